@@ -21,7 +21,7 @@ function subdomainOfLength(length: number, seed = 'a'): string {
   return name.replace(/[-.]$/, 'z');
 }
 
-describe('isDnsSubdomain', () => {
+void describe('isDnsSubdomain', () => {
   const cases: readonly { name: string; value: string; valid: boolean }[] = [
     { name: 'accepts a single label', value: 'db-password', valid: true },
     { name: 'accepts dotted labels', value: 'tls.example.com', valid: true },
@@ -36,19 +36,19 @@ describe('isDnsSubdomain', () => {
     { name: 'refuses an underscore', value: 'a_b', valid: false },
   ];
   for (const c of cases) {
-    it(c.name, () => {
+    void it(c.name, () => {
       assert.equal(isDnsSubdomain(c.value), c.valid);
     });
   }
 });
 
-describe('statusName', () => {
-  it('prefixes the lowercase kind when the result is a valid name', () => {
+void describe('statusName', () => {
+  void it('prefixes the lowercase kind when the result is a valid name', () => {
     assert.equal(statusName('Secret', 'db-password'), 'secret-db-password');
     assert.equal(statusName('ConfigMap', 'kube-root-ca.crt'), 'configmap-kube-root-ca.crt');
   });
 
-  it('keeps the readable form up to exactly 253 characters', () => {
+  void it('keeps the readable form up to exactly 253 characters', () => {
     const secretName = subdomainOfLength(MAX_NAME_LENGTH - 'secret-'.length);
     assert.equal(statusName('Secret', secretName), `secret-${secretName}`);
 
@@ -56,7 +56,7 @@ describe('statusName', () => {
     assert.equal(statusName('ConfigMap', configMapName), `configmap-${configMapName}`);
   });
 
-  it('shortens with a hash one character past the limit', () => {
+  void it('shortens with a hash one character past the limit', () => {
     const objectName = subdomainOfLength(MAX_NAME_LENGTH - 'secret-'.length + 1);
     const name = statusName('Secret', objectName);
 
@@ -66,7 +66,7 @@ describe('statusName', () => {
   });
 
   for (const kind of CACHED_OBJECT_KINDS) {
-    it(`returns a valid, stable name for every ${kind} name length from 1 to 253`, () => {
+    void it(`returns a valid, stable name for every ${kind} name length from 1 to 253`, () => {
       for (let length = 1; length <= MAX_NAME_LENGTH; length++) {
         for (const seed of ['a', '0', 'x']) {
           const objectName = subdomainOfLength(length, seed);
@@ -79,7 +79,7 @@ describe('statusName', () => {
     });
   }
 
-  it('gives distinct names to long names that differ only in their last character', () => {
+  void it('gives distinct names to long names that differ only in their last character', () => {
     const stem = subdomainOfLength(250);
     const names = new Set<string>();
     for (const last of 'abcdefghijklmnopqrstuvwxyz0123456789') {
@@ -89,7 +89,7 @@ describe('statusName', () => {
     assert.equal(names.size, 36);
   });
 
-  it('gives distinct names to long names that differ only past the cut', () => {
+  void it('gives distinct names to long names that differ only past the cut', () => {
     const stem = subdomainOfLength(245);
     const a = statusName('ConfigMap', `${stem}-aaaaaaa`);
     const b = statusName('ConfigMap', `${stem}-aaaaaab`);
@@ -98,7 +98,7 @@ describe('statusName', () => {
     assert.equal(a.slice(0, -HASH_LENGTH), b.slice(0, -HASH_LENGTH));
   });
 
-  it('gives a Secret and a ConfigMap of the same name distinct names', () => {
+  void it('gives a Secret and a ConfigMap of the same name distinct names', () => {
     const objectName = subdomainOfLength(253);
 
     const secret = statusName('Secret', objectName);
@@ -107,7 +107,7 @@ describe('statusName', () => {
     assert.notEqual(secret.slice(-HASH_LENGTH), configMap.slice(-HASH_LENGTH));
   });
 
-  it('does not change the hash from one release to the next', () => {
+  void it('does not change the hash from one release to the next', () => {
     // A changed hash would orphan every shortened resource in running clusters.
     const objectName = 'n'.repeat(253);
 
@@ -125,7 +125,7 @@ describe('statusName', () => {
     { name: 'a cut that ends on a dash', objectName: `${'a'.repeat(234)}-${'b'.repeat(30)}` },
   ];
   for (const c of invalidInputs) {
-    it(`returns a valid name for an object name with ${c.name}`, () => {
+    void it(`returns a valid name for an object name with ${c.name}`, () => {
       const name = statusName('Secret', c.objectName);
 
       assert.ok(isDnsSubdomain(name), name);
