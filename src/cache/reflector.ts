@@ -1,0 +1,253 @@
+import { isGone, isStatusObject, statusErrorFrom } from '../apimachinery/errors.ts';
+import type { KubeObject, ListerWatcher, WatchEvent } from '../apimachinery/types.ts';
+import { Backoff, type BackoffOptions } from '../util/backoff.ts';
+import { type Clock, isAbortError, sleep } from '../util/clock.ts';
+import { describeError, type Logger } from '../util/logger.ts';
+import type { Store } from './store.ts';
+
+/** Counters a reflector adds to; the cache sums them over all its reflectors. */
+export interface ReflectorCounters {
+  lists: number;
+  watches: number;
+  /** Watches opened again after a failure (not after a normal close by the server). */
+  watchRestarts: number;
+  /** Full relists caused by 410 Gone. */
+  relists: number;
+}
+
+/** Everything a reflector needs; all of it injected. */
+export interface ReflectorOptions<T extends KubeObject> {
+  /** Name used in logs, e.g. `object-"ns"/"name"`. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly fieldSelector: string;
+  readonly listerWatcher: ListerWatcher<T>;
+  readonly store: Store<T>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: ReflectorCounters;
+  /** Applied to every object before it is stored. */
+  readonly transform?: ((object: T) => T) | undefined;
+  /** Called after the store's content or synced flag changed. */
+  readonly onStoreChange: () => void;
+  /** The server-side watch timeout is drawn from [min, 2 × min). Default 30 min (rule 5). */
+  readonly minWatchTimeoutSeconds?: number;
+  readonly backoff?: BackoffOptions;
+  /** Source of randomness in [0, 1) for watch timeouts and jitter. Default Math.random. */
+  readonly random?: () => number;
+}
+
+/** A watch that the server ends this soon after it opened, with no event, counts as failed. */
+const SHORT_WATCH_MS = 1000;
+
+/**
+ * Keeps a store equal to the server's view of the objects a field selector picks: a full list,
+ * then a watch from the list's resourceVersion, for as long as it runs (rules 4 to 7).
+ *
+ * It never stops by itself. A watch the server closes resumes from the last resourceVersion; a
+ * 410 Gone (HTTP status or ERROR event) leads to a fresh list; every other failure is retried
+ * after a jittered exponential backoff. `start` and `stop` may alternate any number of times;
+ * the store survives them.
+ */
+export class Reflector<T extends KubeObject> {
+  readonly #options: ReflectorOptions<T>;
+  readonly #backoff: Backoff;
+  readonly #random: () => number;
+  #controller: AbortController | undefined;
+  #run: Promise<void> = Promise.resolve();
+
+  constructor(options: ReflectorOptions<T>) {
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff(options.clock, { random: this.#random, ...options.backoff });
+  }
+
+  /** True between `start` and `stop`. */
+  get running(): boolean {
+    return this.#controller !== undefined;
+  }
+
+  /** Starts listing and watching. Returns at once; a running reflector is left alone. */
+  start(): void {
+    if (this.#controller !== undefined) return;
+
+    const controller = new AbortController();
+    this.#controller = controller;
+    const previous = this.#run;
+    // A new run begins only after the previous one has settled, so two runs never write to
+    // the store at the same time.
+    this.#run = previous
+      .then(() => this.#loop(controller.signal))
+      .catch((err: unknown) => {
+        this.#options.logger.error('Reflector ended unexpectedly', {
+          reflector: this.#options.name,
+          err: describeError(err),
+        });
+      });
+  }
+
+  /**
+   * Stops listing and watching; no request is opened after this call. Idempotent. Resolves
+   * once the current run has released its connection.
+   */
+  stop(): Promise<void> {
+    const controller = this.#controller;
+    this.#controller = undefined;
+    controller?.abort();
+    return this.#run;
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    const { logger, name } = this.#options;
+    logger.debug('Starting reflector', { reflector: name });
+
+    // Every run starts with a list: a restarted reflector must not trust content that may have
+    // changed while it was stopped.
+    let resourceVersion = '';
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === '') resourceVersion = await this.#list(signal);
+        resourceVersion = await this.#watch(resourceVersion, signal);
+      } catch (err) {
+        if (signal.aborted || isAbortError(err)) break;
+        resourceVersion = await this.#recover(err, resourceVersion, signal);
+      }
+    }
+
+    logger.debug('Stopped reflector', { reflector: name });
+  }
+
+  /** Decides how to continue after a failure; returns the resourceVersion to go on from. */
+  async #recover(err: unknown, resourceVersion: string, signal: AbortSignal): Promise<string> {
+    const { logger, name, counters } = this.#options;
+
+    if (isGone(err)) {
+      logger.debug('Watch expired, listing again', { reflector: name, resourceVersion });
+      counters.relists++;
+      return '';
+    }
+
+    const delayMs = this.#backoff.next();
+    logger.debug('List or watch failed, backing off', {
+      reflector: name,
+      err: describeError(err),
+      delayMs: Math.round(delayMs),
+    });
+    counters.watchRestarts++;
+    try {
+      await sleep(this.#options.clock, delayMs, signal);
+    } catch {
+      // Aborted while waiting: the loop sees the signal and ends.
+    }
+    return resourceVersion;
+  }
+
+  async #list(signal: AbortSignal): Promise<string> {
+    const { listerWatcher, namespace, fieldSelector, store, clock, counters } = this.#options;
+
+    counters.lists++;
+    const list = await listerWatcher.list({ namespace, fieldSelector, signal });
+    if (signal.aborted) throw signal.reason;
+
+    const items = list.items.map((item) => this.#transform(item));
+    store.replace(this.#neverOlder(items), list.resourceVersion, clock.now());
+    this.#backoff.reset();
+    this.#options.onStoreChange();
+    return list.resourceVersion;
+  }
+
+  /**
+   * Guards rule 6: a list served by a lagging server must not replace an object with an older
+   * version of itself. resourceVersions are compared only when both are plain integers, which
+   * is what etcd-backed servers send; otherwise the list wins.
+   */
+  #neverOlder(items: T[]): T[] {
+    const { store } = this.#options;
+    return items.map((item) => {
+      const stored = store.get(item.metadata?.name ?? '');
+      if (stored !== undefined && isOlder(item, stored)) return stored;
+      return item;
+    });
+  }
+
+  /** Watches until the server ends the stream; returns the resourceVersion to resume from. */
+  async #watch(resourceVersion: string, signal: AbortSignal): Promise<string> {
+    const { listerWatcher, namespace, fieldSelector, clock, counters } = this.#options;
+    const minTimeout = this.#options.minWatchTimeoutSeconds ?? 1800;
+    const timeoutSeconds = Math.floor(minTimeout * (1 + this.#random()));
+
+    counters.watches++;
+    const openedAt = clock.now();
+    let current = resourceVersion;
+    let events = 0;
+    const stream = listerWatcher.watch({
+      namespace,
+      fieldSelector,
+      resourceVersion,
+      timeoutSeconds,
+      allowWatchBookmarks: true,
+      signal,
+    });
+    for await (const event of stream) {
+      if (signal.aborted) throw signal.reason;
+      current = this.#apply(event, current);
+      events++;
+      this.#backoff.reset();
+    }
+
+    if (events === 0 && clock.now() - openedAt < SHORT_WATCH_MS) {
+      throw new Error('watch closed by the server right after it opened');
+    }
+    return current;
+  }
+
+  /** Applies one event to the store; returns the new resourceVersion. Throws on ERROR. */
+  #apply(event: WatchEvent<T>, resourceVersion: string): string {
+    const { store, clock, logger, name } = this.#options;
+
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        const object = this.#transform(event.object);
+        store.upsert(object, clock.now());
+        this.#options.onStoreChange();
+        logger.trace('Watch event', { reflector: name, type: event.type, ...versionOf(object) });
+        return object.metadata?.resourceVersion ?? resourceVersion;
+      }
+      case 'DELETED': {
+        store.remove(event.object, clock.now());
+        this.#options.onStoreChange();
+        logger.trace('Watch event', { reflector: name, type: event.type });
+        return event.object.metadata?.resourceVersion ?? resourceVersion;
+      }
+      case 'BOOKMARK': {
+        const bookmarked = event.object.metadata?.resourceVersion ?? resourceVersion;
+        store.bookmark(bookmarked);
+        return bookmarked;
+      }
+      case 'ERROR': {
+        const code = isStatusObject(event.object) ? (event.object.code ?? 500) : 500;
+        throw statusErrorFrom(code, event.object);
+      }
+      default:
+        return resourceVersion;
+    }
+  }
+
+  #transform(object: T): T {
+    const transform = this.#options.transform;
+    return transform === undefined ? object : transform(object);
+  }
+}
+
+function versionOf(object: KubeObject): { resourceVersion: string | undefined } {
+  return { resourceVersion: object.metadata?.resourceVersion };
+}
+
+function isOlder(candidate: KubeObject, stored: KubeObject): boolean {
+  const a = candidate.metadata?.resourceVersion ?? '';
+  const b = stored.metadata?.resourceVersion ?? '';
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  if (candidate.metadata?.uid !== stored.metadata?.uid) return false;
+  return BigInt(a) < BigInt(b);
+}
