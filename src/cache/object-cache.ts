@@ -276,7 +276,7 @@ export class ObjectCache<T extends KubeObject> {
     const options = this.#options;
     const store = new Store<T>();
     const reflectorName = `object-"${namespace}"/"${name}"`;
-    let item: CacheItem<T> | undefined;
+    const holder: { item?: CacheItem<T> } = {};
     const reflector = new Reflector<T>({
       name: reflectorName,
       namespace,
@@ -288,14 +288,14 @@ export class ObjectCache<T extends KubeObject> {
       counters: this.#counters,
       transform: options.transform,
       onStoreChange: () => {
-        if (item !== undefined) this.#notify(item);
+        if (holder.item !== undefined) this.#notify(holder.item);
       },
       minWatchTimeoutSeconds: options.minWatchTimeoutSeconds,
       backoff: options.backoff,
       random: options.random,
     });
-    item = new CacheItem(namespace, name, store, reflector);
-    return item;
+    holder.item = new CacheItem(namespace, name, store, reflector);
+    return holder.item;
   }
 
   #markImmutable(item: CacheItem<T>): void {

@@ -75,8 +75,11 @@ export function every(clock: Clock, periodMs: number, callback: () => void): Tim
   };
 }
 
-function abortReason(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new DOMException('This operation was aborted', 'AbortError');
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error
+    ? reason
+    : new DOMException('This operation was aborted', 'AbortError');
 }
 
 /** True for the error an aborted request or sleep rejects with. */
