@@ -36,9 +36,10 @@ const CONTENT_FIELDS = ['data', 'stringData', 'binaryData'] as const;
  * and, unless `keepContent`, without the content fields.
  */
 export function stripObject<T extends KubeObject>(object: T, keepContent: boolean): T {
-  const copy: Record<string, unknown> = { ...object };
-  if (object.metadata !== undefined) {
-    const { managedFields: _dropped, ...metadata } = object.metadata;
+  const copy: Record<string, unknown> = { ...(object as Record<string, unknown>) };
+  if (object.metadata?.managedFields !== undefined) {
+    const metadata = { ...object.metadata };
+    delete metadata.managedFields;
     copy.metadata = metadata;
   }
   if (!keepContent) {
