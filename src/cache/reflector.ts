@@ -3,7 +3,21 @@ import type { KubeObject, ListerWatcher, WatchEvent } from '../apimachinery/type
 import { Backoff, type BackoffOptions } from '../util/backoff.ts';
 import { type Clock, isAbortError, sleep } from '../util/clock.ts';
 import { describeError, type Logger } from '../util/logger.ts';
-import type { Store } from './store.ts';
+
+/**
+ * Where a reflector puts what it lists and watches. `Store` is the cache's implementation;
+ * other consumers (the Pod registry) turn the same calls into register and unregister.
+ */
+export interface ReflectorStore<T> {
+  /** A complete list replaced the content. */
+  replace(items: readonly T[], resourceVersion: string, now: number): void;
+  /** An ADDED or MODIFIED event. */
+  upsert(object: T, now: number): void;
+  /** A DELETED event. */
+  remove(object: T, now: number): void;
+  /** A BOOKMARK: only the resourceVersion moved. */
+  bookmark(resourceVersion: string): void;
+}
 
 /** Counters a reflector adds to; the cache sums them over all its reflectors. */
 export interface ReflectorCounters {
@@ -22,7 +36,7 @@ export interface ReflectorOptions<T extends KubeObject> {
   readonly namespace: string;
   readonly fieldSelector: string;
   readonly listerWatcher: ListerWatcher<T>;
-  readonly store: Store<T>;
+  readonly store: ReflectorStore<T>;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly counters: ReflectorCounters;
@@ -150,24 +164,10 @@ export class Reflector<T extends KubeObject> {
     if (signal.aborted) throw signal.reason;
 
     const items = list.items.map((item) => this.#transform(item));
-    store.replace(this.#neverOlder(items), list.resourceVersion, clock.now());
+    store.replace(items, list.resourceVersion, clock.now());
     this.#backoff.reset();
     this.#options.onStoreChange();
     return list.resourceVersion;
-  }
-
-  /**
-   * Guards rule 6: a list served by a lagging server must not replace an object with an older
-   * version of itself. resourceVersions are compared only when both are plain integers, which
-   * is what etcd-backed servers send; otherwise the list wins.
-   */
-  #neverOlder(items: T[]): T[] {
-    const { store } = this.#options;
-    return items.map((item) => {
-      const stored = store.get(item.metadata?.name ?? '');
-      if (stored !== undefined && isOlder(item, stored)) return stored;
-      return item;
-    });
   }
 
   /** Watches until the server ends the stream; returns the resourceVersion to resume from. */
@@ -242,12 +242,4 @@ export class Reflector<T extends KubeObject> {
 
 function versionOf(object: KubeObject): { resourceVersion: string | undefined } {
   return { resourceVersion: object.metadata?.resourceVersion };
-}
-
-function isOlder(candidate: KubeObject, stored: KubeObject): boolean {
-  const a = candidate.metadata?.resourceVersion ?? '';
-  const b = stored.metadata?.resourceVersion ?? '';
-  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
-  if (candidate.metadata?.uid !== stored.metadata?.uid) return false;
-  return BigInt(a) < BigInt(b);
 }

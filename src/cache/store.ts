@@ -1,4 +1,5 @@
 import type { KubeObject } from '../apimachinery/types.ts';
+import type { ReflectorStore } from './reflector.ts';
 
 /**
  * The content one reflector maintains: objects of one namespace keyed by name, the
@@ -7,7 +8,7 @@ import type { KubeObject } from '../apimachinery/types.ts';
  * The store never copies objects: callers receive the stored instance and must not change it
  * (rule 14).
  */
-export class Store<T extends KubeObject> {
+export class Store<T extends KubeObject> implements ReflectorStore<T> {
   readonly #objects = new Map<string, T>();
   #synced = false;
   #listed = false;
@@ -16,14 +17,19 @@ export class Store<T extends KubeObject> {
 
   /**
    * Replaces the whole content with a complete list and marks the store synced. Only a full
-   * list does that; single watch events never do (rule 7).
+   * list does that; single watch events never do (rule 7). A listed object older than the
+   * stored version of the same object is ignored (rule 6).
    */
   replace(items: readonly T[], resourceVersion: string, now: number): void {
     const before = this.#fingerprint();
+    const previous = new Map(this.#objects);
     this.#objects.clear();
     for (const item of items) {
       const name = item.metadata?.name;
-      if (name !== undefined) this.#objects.set(name, item);
+      if (name === undefined) continue;
+
+      const stored = previous.get(name);
+      this.#objects.set(name, stored !== undefined && isOlder(item, stored) ? stored : item);
     }
     this.#resourceVersion = resourceVersion;
     this.#synced = true;
@@ -93,4 +99,17 @@ export class Store<T extends KubeObject> {
     }
     return versions.sort().join(',');
   }
+}
+
+/**
+ * Guards rule 6: a list served by a lagging server must not replace an object with an older
+ * version of itself. resourceVersions are compared only when both are plain integers, which
+ * is what etcd-backed servers send, and only for the same incarnation (uid).
+ */
+function isOlder(candidate: KubeObject, stored: KubeObject): boolean {
+  const a = candidate.metadata?.resourceVersion ?? '';
+  const b = stored.metadata?.resourceVersion ?? '';
+  if (candidate.metadata?.uid !== stored.metadata?.uid) return false;
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
 }
