@@ -63,8 +63,10 @@ async function podrefsPath(): Promise<string> {
 /** Runs podrefs once over `pods` (one JSON line each) and returns its answers in order. */
 async function runPodrefs(binary: string, pods: readonly unknown[]): Promise<KubeletAnswer[]> {
   const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
+  // Both settle to a value, never reject, so that an early failure of one (podrefs missing,
+  // exiting mid-stream) cannot go unhandled while the other is being awaited.
+  const exited = new Promise<number | Error | null>((resolve) => {
+    child.once('error', resolve);
     child.once('close', resolve);
   });
   let stderr = '';
@@ -75,21 +77,23 @@ async function runPodrefs(binary: string, pods: readonly unknown[]): Promise<Kub
       yield `${JSON.stringify(pod)}\n`;
     }
   })();
-  const written = pipeline(Readable.from(lines), child.stdin);
+  const written = pipeline(Readable.from(lines), child.stdin).catch((error: unknown) => error);
   const answers: KubeletAnswer[] = [];
   for await (const line of createInterface({ input: child.stdout })) {
     answers.push(JSON.parse(line) as KubeletAnswer);
   }
 
-  await written;
-  const code = await exited;
-  assert.equal(code, 0, `podrefs exited with ${code}: ${stderr}`);
+  const [writeError, code] = await Promise.all([written, exited]);
+  assert.equal(code, 0, `podrefs exited with ${String(code)}: ${stderr}`);
+  assert.equal(writeError, undefined, 'podrefs must read every Pod');
   assert.equal(answers.length, pods.length, 'podrefs must answer once per Pod');
   return answers;
 }
 
-/** The Pod with every reference outside volumes removed: the kubelet's answer is then exactly
- *  the names the Pod mounts. */
+/**
+ * The Pod with every reference outside volumes removed: the kubelet's answer for it is then
+ * exactly the names the Pod references through volumes.
+ */
 function volumesOnly(pod: Record<string, unknown>): Record<string, unknown> {
   const spec = pod.spec;
   if (typeof spec !== 'object' || spec === null) {
