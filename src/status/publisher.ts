@@ -1,0 +1,369 @@
+import { isConflict, isNotFound } from '../apimachinery/errors.ts';
+import type { CacheItemSnapshot } from '../cache/object-cache.ts';
+import type { ResourceClient } from '../kube/resource.ts';
+import { Backoff } from '../util/backoff.ts';
+import { type Clock, isAbortError, systemClock, type Timer } from '../util/clock.ts';
+import { describeError, type Logger, silentLogger } from '../util/logger.ts';
+import { buildStatus, resourceBody, type PodInfo } from './build.ts';
+import { statusName } from './naming.ts';
+import { TokenBucket } from './rate-limiter.ts';
+import {
+  API_VERSION,
+  type CachedObjectKind,
+  type CachedObjectStatus,
+  type Condition,
+  FIELD_MANAGER,
+  KIND,
+  MANAGED_BY_SELECTOR,
+} from './types.ts';
+
+/** The part of an object cache the publisher reads. */
+export interface CacheView {
+  inspect(namespace: string, name: string): CacheItemSnapshot | undefined;
+  snapshot(): CacheItemSnapshot[];
+}
+
+/** Options of the publisher. */
+export interface PublisherOptions {
+  readonly resources: ResourceClient<CachedObjectStatus>;
+  readonly caches: Readonly<Record<CachedObjectKind, CacheView>>;
+  /** Looks up a referencing Pod by uid. */
+  readonly podOf: (uid: string) => PodInfo | undefined;
+  /** Most Pods listed per resource. Default 20. */
+  readonly maxPods?: number;
+  /** Least time between two writes of one resource. Default 1 s. */
+  readonly minWriteIntervalMs?: number;
+  /** Sustained writes per second over all resources. Default 20. */
+  readonly writesPerSecond?: number;
+  /** Writes at once above the sustained rate. Default 40. */
+  readonly burst?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** Counts for metrics. */
+export interface PublisherMetrics {
+  writes: number;
+  deletes: number;
+  failures: number;
+  /** Resources waiting to be written. */
+  pending: number;
+}
+
+interface Pending {
+  readonly kind: CachedObjectKind;
+  readonly namespace: string;
+  readonly name: string;
+  /** Earliest time to write, by the clock. */
+  notBefore: number;
+}
+
+interface Published {
+  /** The status last written, without its time of observation. */
+  readonly fingerprint: string;
+  readonly conditions: readonly Condition[] | undefined;
+  readonly writtenAt: number;
+}
+
+/**
+ * Publishes the cache's state as one `CachedObjectStatus` per cached object. Changes are
+ * coalesced: a resource is written at most once per `minWriteIntervalMs`, every write passes a
+ * global token bucket, and a status equal to the one last written is not written again, so an
+ * idle cache costs no writes. Writes are server-side applies under the operator's own field
+ * manager; failures are retried with backoff. A resource whose object left the cache is
+ * deleted.
+ *
+ * `markDirty` is synchronous and never blocks. `start` runs the writer until `stop`, which
+ * first flushes what is pending.
+ */
+export class StatusPublisher {
+  readonly #options: PublisherOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #bucket: TokenBucket;
+  readonly #pending = new Map<string, Pending>();
+  readonly #published = new Map<string, Published>();
+  readonly #failures = new Map<string, Backoff>();
+  readonly metrics: PublisherMetrics = { writes: 0, deletes: 0, failures: 0, pending: 0 };
+  #controller: AbortController | undefined;
+  #run: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+  #flushing = false;
+
+  constructor(options: PublisherOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#bucket = new TokenBucket(this.#clock, options.writesPerSecond ?? 20, options.burst ?? 40);
+  }
+
+  /** Schedules the resource of this object to be brought up to date. */
+  markDirty(kind: CachedObjectKind, namespace: string, name: string): void {
+    const key = keyOf(kind, namespace, name);
+    if (!this.#pending.has(key)) {
+      const last = this.#published.get(key)?.writtenAt;
+      const notBefore = last === undefined ? 0 : last + (this.#options.minWriteIntervalMs ?? 1000);
+      this.#pending.set(key, { kind, namespace, name, notBefore });
+    }
+    this.metrics.pending = this.#pending.size;
+    this.#wake?.();
+  }
+
+  /**
+   * Makes the resources match the cache after a start: every object in the cache is scheduled,
+   * and every resource the operator owns whose object is not cached is scheduled for deletion.
+   * `namespaces` empty means all namespaces.
+   */
+  async resync(namespaces: readonly string[], signal?: AbortSignal): Promise<void> {
+    for (const [kind, cache] of Object.entries(this.#options.caches)) {
+      for (const item of cache.snapshot()) {
+        this.markDirty(kind as CachedObjectKind, item.namespace, item.name);
+      }
+    }
+
+    for (const namespace of namespaces.length === 0 ? [''] : namespaces) {
+      const owned = await this.#options.resources.list({
+        namespace,
+        labelSelector: MANAGED_BY_SELECTOR,
+        signal: signal ?? new AbortController().signal,
+      });
+      for (const resource of owned.items) this.#adopt(resource);
+    }
+  }
+
+  /** Starts writing. Idempotent. */
+  start(): void {
+    if (this.#controller !== undefined) return;
+    const controller = new AbortController();
+    this.#controller = controller;
+    this.#run = this.#loop(controller.signal);
+  }
+
+  /**
+   * Writes everything pending (ignoring the per-resource interval, within `flushTimeoutMs`),
+   * then stops. Idempotent.
+   */
+  async stop(flushTimeoutMs = 5000): Promise<void> {
+    const controller = this.#controller;
+    if (controller === undefined) return;
+
+    this.#flushing = true;
+    this.#wake?.();
+    const timer: Timer = this.#clock.setTimer(flushTimeoutMs, () => controller.abort());
+    await this.#run;
+    timer.cancel();
+    controller.abort();
+    this.#controller = undefined;
+    this.#flushing = false;
+  }
+
+  /** Remembers a resource found on the server, and schedules it. */
+  #adopt(resource: CachedObjectStatus): void {
+    const namespace = resource.metadata.namespace ?? '';
+    const { kind, name } = resource.spec ?? {};
+    if ((kind !== 'Secret' && kind !== 'ConfigMap') || typeof name !== 'string') {
+      this.#logger.warn('Skipping malformed CachedObjectStatus', {
+        namespace,
+        name: resource.metadata.name,
+      });
+      return;
+    }
+
+    const key = keyOf(kind, namespace, name);
+    if (statusName(kind, name) !== resource.metadata.name) return;
+    this.#published.set(key, {
+      fingerprint: fingerprint(resource.status),
+      conditions: resource.status?.conditions,
+      writtenAt: Number.NEGATIVE_INFINITY,
+    });
+    this.markDirty(kind, namespace, name);
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const next = this.#nextDue();
+      if (next === undefined) {
+        if (this.#flushing) return;
+        await this.#idle(signal, this.#earliest());
+        continue;
+      }
+
+      try {
+        await this.#bucket.take(signal);
+        await this.#publish(next);
+        this.#failures.delete(keyOf(next.kind, next.namespace, next.name));
+      } catch (err) {
+        if (signal.aborted || isAbortError(err)) return;
+        this.#retryLater(next, err);
+      }
+    }
+  }
+
+  /** The next pending resource that may be written now, taken off the queue. */
+  #nextDue(): Pending | undefined {
+    const now = this.#clock.now();
+    for (const [key, pending] of this.#pending) {
+      if (this.#flushing || pending.notBefore <= now) {
+        this.#pending.delete(key);
+        this.metrics.pending = this.#pending.size;
+        return pending;
+      }
+    }
+    return undefined;
+  }
+
+  #earliest(): number | undefined {
+    let earliest: number | undefined;
+    for (const pending of this.#pending.values()) {
+      if (earliest === undefined || pending.notBefore < earliest) earliest = pending.notBefore;
+    }
+    return earliest;
+  }
+
+  /** Waits for `markDirty`, a flush, the abort, or the time `until`. */
+  #idle(signal: AbortSignal, until: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: Timer | undefined;
+      const done = (): void => {
+        timer?.cancel();
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        resolve();
+      };
+      if (until !== undefined) timer = this.#clock.setTimer(until - this.#clock.now(), done);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+    });
+  }
+
+  async #publish(pending: Pending): Promise<void> {
+    const { kind, namespace, name } = pending;
+    const key = keyOf(kind, namespace, name);
+    const item = this.#options.caches[kind].inspect(namespace, name);
+    const resourceName = statusName(kind, name);
+
+    if (item === undefined) {
+      await this.#delete(key, namespace, resourceName, kind, name);
+      return;
+    }
+
+    const previous = this.#published.get(key);
+    const now = this.#clock.now();
+    const status = buildStatus(
+      item,
+      this.#options.podOf,
+      this.#options.maxPods ?? 20,
+      now,
+      previous?.conditions,
+    );
+    const print = fingerprint(status);
+    if (previous?.fingerprint === print) return;
+
+    if (previous === undefined) {
+      await this.#options.resources.apply(
+        namespace,
+        resourceName,
+        resourceBody(kind, namespace, name),
+        {
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+      );
+    }
+    await this.#applyStatus(namespace, resourceName, kind, name, status);
+    this.#published.set(key, { fingerprint: print, conditions: status.conditions, writtenAt: now });
+    this.metrics.writes++;
+    this.#logger.trace('Published status', { kind, namespace, name });
+  }
+
+  async #applyStatus(
+    namespace: string,
+    resourceName: string,
+    kind: CachedObjectKind,
+    name: string,
+    status: CachedObjectStatus['status'],
+  ): Promise<void> {
+    const body = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: resourceName, namespace },
+      status: { ...status, observedAt: isoNow(this.#clock) },
+    };
+    const options = { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' };
+    try {
+      await this.#options.resources.apply(namespace, resourceName, body, options);
+    } catch (err) {
+      // The resource was deleted by someone else since we created it: create it again.
+      if (!isNotFound(err)) throw err;
+      await this.#options.resources.apply(
+        namespace,
+        resourceName,
+        resourceBody(kind, namespace, name),
+        {
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+      );
+      await this.#options.resources.apply(namespace, resourceName, body, options);
+    }
+  }
+
+  async #delete(
+    key: string,
+    namespace: string,
+    resourceName: string,
+    kind: CachedObjectKind,
+    name: string,
+  ): Promise<void> {
+    try {
+      await this.#options.resources.delete(namespace, resourceName);
+      this.metrics.deletes++;
+      this.#logger.debug('Deleted status of an object that left the cache', {
+        kind,
+        namespace,
+        name,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.#published.delete(key);
+  }
+
+  #retryLater(pending: Pending, err: unknown): void {
+    const key = keyOf(pending.kind, pending.namespace, pending.name);
+    let backoff = this.#failures.get(key);
+    if (backoff === undefined) {
+      backoff = new Backoff(this.#clock, { initialMs: 500, maxMs: 60_000 });
+      this.#failures.set(key, backoff);
+    }
+
+    const delayMs = isConflict(err) ? 0 : backoff.next();
+    this.metrics.failures++;
+    this.#logger.warn('Failed to publish status, will retry', {
+      kind: pending.kind,
+      namespace: pending.namespace,
+      name: pending.name,
+      err: describeError(err),
+      delayMs: Math.round(delayMs),
+    });
+    if (!this.#pending.has(key)) {
+      this.#pending.set(key, { ...pending, notBefore: this.#clock.now() + delayMs });
+      this.metrics.pending = this.#pending.size;
+    }
+  }
+}
+
+function keyOf(kind: CachedObjectKind, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+/** The status without fields that change on every write. */
+function fingerprint(status: CachedObjectStatus['status']): string {
+  if (status === undefined) return '';
+  const { observedAt: _observedAt, lastAccessTime: _lastAccess, ...rest } = status;
+  return JSON.stringify(rest);
+}
+
+function isoNow(clock: Clock): string {
+  return new Date(clock.now()).toISOString();
+}
