@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** Where the in-cluster service-account token lives. */
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** The kubeconfig could not be found or loaded. */
+export class KubeConfigError extends Error {
+  override readonly name = 'KubeConfigError';
+}
+
+/**
+ * Loads the credentials in this order: the `--kubeconfig` flag, `$KUBECONFIG`, in-cluster
+ * (service host variables and a mounted token), `~/.kube/config`. Nothing found is an error:
+ * there is never a silent fallback to a server on localhost. Returns where it loaded from.
+ */
+export function loadKubeConfig(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): { kubeConfig: KubeConfig; source: string } {
+  const kubeConfig = new KubeConfig();
+  const fromEnv = env.KUBECONFIG?.split(':').filter((path) => path !== '');
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+
+  try {
+    if (flag !== undefined) {
+      kubeConfig.loadFromFile(flag);
+      return checked(kubeConfig, flag);
+    }
+    if (fromEnv !== undefined && fromEnv.length > 0) {
+      for (const path of fromEnv) kubeConfig.loadFromFile(path);
+      return checked(kubeConfig, `$KUBECONFIG (${fromEnv.join(':')})`);
+    }
+    if (env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
+      kubeConfig.loadFromCluster();
+      return checked(kubeConfig, 'in-cluster service account');
+    }
+    if (existsSync(home)) {
+      kubeConfig.loadFromFile(home);
+      return checked(kubeConfig, home);
+    }
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw err;
+    throw new KubeConfigError(`cannot load the kubeconfig: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  throw new KubeConfigError(
+    'no kubeconfig: pass --kubeconfig, set $KUBECONFIG, run in a cluster, or create ' + home,
+  );
+}
+
+function checked(
+  kubeConfig: KubeConfig,
+  source: string,
+): { kubeConfig: KubeConfig; source: string } {
+  if (kubeConfig.getCurrentCluster() === null) {
+    throw new KubeConfigError(`the kubeconfig from ${source} has no current cluster`);
+  }
+  return { kubeConfig, source };
+}

@@ -1,0 +1,131 @@
+import type { ObjectCacheMetrics } from '../cache/object-cache.ts';
+import type { ReflectorCounters } from '../cache/reflector.ts';
+import type { PublisherMetrics } from '../status/publisher.ts';
+import { type MetricFamily, renderMetrics } from './metrics.ts';
+
+/** The figures the operator exposes; parts are absent while following. */
+export interface OperatorFigures {
+  readonly leader: boolean;
+  readonly secrets: ObjectCacheMetrics | undefined;
+  readonly configMaps: ObjectCacheMetrics | undefined;
+  readonly registeredPods: number;
+  readonly podWatch: ReflectorCounters | undefined;
+  readonly publisher: PublisherMetrics | undefined;
+}
+
+type CacheFigure = (metrics: ObjectCacheMetrics) => number;
+
+/**
+ * Renders the operator's figures in Prometheus text format. Labels carry kinds and results
+ * only: never an object's name, and never its content.
+ */
+export function collectMetrics(figures: OperatorFigures): string {
+  const perKind = (
+    name: string,
+    help: string,
+    type: 'gauge' | 'counter',
+    pick: CacheFigure,
+  ): MetricFamily => ({
+    name,
+    help,
+    type,
+    samples: kinds(figures).map(([kind, metrics]) => ({ labels: { kind }, value: pick(metrics) })),
+  });
+
+  const families: MetricFamily[] = [
+    gauge(
+      'objectcache_leader',
+      'Whether this process leads (1) or follows (0).',
+      figures.leader ? 1 : 0,
+    ),
+    perKind('objectcache_cache_items', 'Objects held by the cache.', 'gauge', (m) => m.items),
+    perKind(
+      'objectcache_cache_running_reflectors',
+      'Cache items whose list+watch is running.',
+      'gauge',
+      (m) => m.runningReflectors,
+    ),
+    perKind(
+      'objectcache_cache_references',
+      'Sum over items of the Pods referencing them.',
+      'gauge',
+      (m) => m.references,
+    ),
+    {
+      name: 'objectcache_cache_gets',
+      help: 'Reads of the cache by result.',
+      type: 'counter',
+      samples: kinds(figures).flatMap(([kind, metrics]) =>
+        Object.entries(metrics.gets).map(([result, value]) => ({
+          labels: { kind, result },
+          value,
+        })),
+      ),
+    },
+    perKind('objectcache_cache_lists', 'Lists sent by the cache.', 'counter', (m) => m.lists),
+    perKind(
+      'objectcache_cache_watches',
+      'Watches opened by the cache.',
+      'counter',
+      (m) => m.watches,
+    ),
+    perKind(
+      'objectcache_cache_watch_restarts',
+      'Lists and watches retried after a failure.',
+      'counter',
+      (m) => m.watchRestarts,
+    ),
+    perKind(
+      'objectcache_cache_relists',
+      'Lists sent again after 410 Gone.',
+      'counter',
+      (m) => m.relists,
+    ),
+    gauge(
+      'objectcache_registered_pods',
+      'Pods registered with the caches.',
+      figures.registeredPods,
+    ),
+    counter(
+      'objectcache_pod_watch_restarts',
+      'Pod lists and watches retried after a failure.',
+      figures.podWatch?.watchRestarts ?? 0,
+    ),
+    counter(
+      'objectcache_status_writes',
+      'CachedObjectStatus writes.',
+      figures.publisher?.writes ?? 0,
+    ),
+    counter(
+      'objectcache_status_deletes',
+      'CachedObjectStatus deletions.',
+      figures.publisher?.deletes ?? 0,
+    ),
+    counter(
+      'objectcache_status_write_failures',
+      'Failed CachedObjectStatus writes (retried).',
+      figures.publisher?.failures ?? 0,
+    ),
+    gauge(
+      'objectcache_status_pending',
+      'CachedObjectStatus resources waiting to be written.',
+      figures.publisher?.pending ?? 0,
+    ),
+  ];
+  return renderMetrics(families);
+}
+
+function kinds(figures: OperatorFigures): [string, ObjectCacheMetrics][] {
+  const out: [string, ObjectCacheMetrics][] = [];
+  if (figures.secrets) out.push(['Secret', figures.secrets]);
+  if (figures.configMaps) out.push(['ConfigMap', figures.configMaps]);
+  return out;
+}
+
+function gauge(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: 'gauge', samples: [{ value }] };
+}
+
+function counter(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: 'counter', samples: [{ value }] };
+}
