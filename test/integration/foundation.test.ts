@@ -17,6 +17,7 @@ import {
   kubectl,
   loadKubeConfig,
   sharedControlPlane,
+  startDedicatedControlPlane,
 } from './harness.ts';
 
 const EVENT_TIMEOUT_MS = 10_000;
@@ -132,6 +133,35 @@ void describe('the local control plane', () => {
       fieldSelector: `metadata.namespace=${namespace}`,
     });
     assert.deepEqual([...names(pods.items), ...names(secrets.items)], []);
+  });
+
+  void it('restarts a dedicated API server on its port and compacts etcd to 410 Gone', async (t) => {
+    const plane = await startDedicatedControlPlane(t);
+    const core = loadKubeConfig(plane.kubeconfigPath).makeApiClient(CoreV1Api);
+    const created = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'before-compaction' } },
+    });
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'after-it' } },
+    });
+
+    const compactedAt = await plane.compactEtcd();
+    await plane.stopApiServer();
+    await plane.startApiServer();
+
+    assert.ok(compactedAt > Number(created.metadata?.resourceVersion));
+    const listed = await core.listNamespacedConfigMap({ namespace: 'default' });
+    assert.deepEqual(names(listed.items), ['after-it', 'before-compaction']);
+    await assert.rejects(
+      core.listNamespacedConfigMap({
+        namespace: 'default',
+        resourceVersion: created.metadata?.resourceVersion,
+        resourceVersionMatch: 'Exact',
+      }),
+      (error: unknown) => error instanceof ApiException && error.code === 410,
+    );
   });
 });
 
