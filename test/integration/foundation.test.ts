@@ -135,7 +135,7 @@ void describe('the local control plane', () => {
     assert.deepEqual([...names(pods.items), ...names(secrets.items)], []);
   });
 
-  void it('restarts a dedicated API server on its port and compacts etcd to 410 Gone', async (t) => {
+  void it('restarts a dedicated API server on its port, and compacts etcd to 410', async (t) => {
     const plane = await startDedicatedControlPlane(t);
     const core = loadKubeConfig(plane.kubeconfigPath).makeApiClient(CoreV1Api);
     const created = await core.createNamespacedConfigMap({
