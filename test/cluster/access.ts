@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -79,9 +80,12 @@ export class ControlPlaneAccess {
     this.connection = connection;
   }
 
-  /** Reads connection details written by {@link ControlPlaneAccess.writeConnectionFile}. */
-  static async fromConnectionFile(path: string): Promise<ControlPlaneAccess> {
-    const connection = JSON.parse(await readFile(path, 'utf8')) as ControlPlaneConnection;
+  /**
+   * Reads connection details written by {@link ControlPlaneAccess.writeConnectionFile}.
+   * Synchronous, so that test modules can call it while they load.
+   */
+  static fromConnectionFile(path: string): ControlPlaneAccess {
+    const connection = JSON.parse(readFileSync(path, 'utf8')) as ControlPlaneConnection;
     return new ControlPlaneAccess(connection);
   }
 

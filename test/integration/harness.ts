@@ -8,13 +8,12 @@
  * controller would.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 import { CONNECTION_FILE_ENV, ControlPlaneAccess } from '../cluster/access.ts';
-import type { ControlPlaneConnection, KubectlOptions } from '../cluster/access.ts';
+import type { KubectlOptions } from '../cluster/access.ts';
 import { startControlPlane } from '../cluster/control-plane.ts';
 import type { ControlPlane, ControlPlaneOptions } from '../cluster/control-plane.ts';
 
@@ -38,7 +37,7 @@ export function sharedControlPlane(): ControlPlaneAccess {
         '(or node --test --test-global-setup=test/integration/global-setup.ts <files>)',
     );
   }
-  shared = new ControlPlaneAccess(JSON.parse(readFileSync(path, 'utf8')) as ControlPlaneConnection);
+  shared = ControlPlaneAccess.fromConnectionFile(path);
   return shared;
 }
 
