@@ -25,7 +25,10 @@ export default tseslint.config(
         'error',
         { argsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
-      'max-len': ['error', { code: 100, ignoreUrls: true, ignoreRegExpLiterals: true }],
+      'max-len': [
+        'error',
+        { code: 100, ignoreUrls: true, ignoreRegExpLiterals: true, ignoreStrings: true },
+      ],
     },
   },
   {

@@ -6,13 +6,13 @@
  * Exit codes: 0 after SIGTERM or SIGINT and a clean shutdown; 1 on a runtime failure or lost
  * leadership (the process is meant to be restarted); 2 on bad flags or a bad config file.
  */
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isConfigError, loadConfig, type LogLevel } from './operator/config.ts';
 import { LOG_LEVELS } from './operator/config-schema.ts';
 import { startHttpServer } from './operator/http-server.ts';
 import { loadKubeConfig } from './operator/kubeconfig.ts';
+import { leaderIdentity } from './operator/leader-election.ts';
 import { createLogger } from './operator/logging.ts';
 import { Operator } from './operator/operator.ts';
 import { describeError } from './util/logger.ts';
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
   const logging = createLogger((level as LogLevel | undefined) ?? config.logLevel);
   const logger = logging.logger;
   const { kubeConfig, source } = loadKubeConfig(flags.kubeconfig);
-  const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const identity = leaderIdentity(process.env.POD_NAME ?? hostname());
   logger.info('Starting objectcache-operator', {
     identity,
     kubeconfig: source,

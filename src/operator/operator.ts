@@ -1,4 +1,4 @@
-import type { KubeConfig, V1ConfigMap, V1Lease, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ObjectCache } from '../cache/object-cache.ts';
 import { cacheForKind } from '../kinds/cache-for-kind.ts';
 import { configMapAdapter } from '../kinds/configmap.ts';
@@ -12,7 +12,7 @@ import { type CachedObjectStatus, GROUP, PLURAL, VERSION } from '../status/types
 import { type Clock, systemClock } from '../util/clock.ts';
 import { describeError, type Logger } from '../util/logger.ts';
 import type { OperatorConfig } from './config.ts';
-import { LeaderElector } from './leader-election.ts';
+import { LEASE_RESOURCE, type Lease, LeaderElector } from './leader-election.ts';
 import { collectMetrics } from './operator-metrics.ts';
 
 /** Everything the operator needs from its process. */
@@ -94,14 +94,8 @@ export class Operator {
       return 'stopped';
     }
 
-    const electorController = new AbortController();
-    let lost = false;
     const elector = new LeaderElector({
-      leases: new ResourceClient<V1Lease>(this.#client, {
-        group: 'coordination.k8s.io',
-        version: 'v1',
-        plural: 'leases',
-      }),
+      leases: new ResourceClient<Lease>(this.#client, LEASE_RESOURCE),
       namespace: config.leaderElection.namespace,
       name: config.leaderElection.leaseName,
       identity: this.#options.identity,
@@ -112,26 +106,20 @@ export class Operator {
       logger: this.#logger.child({ component: 'leaderElection' }),
     });
 
-    const election = elector.run(electorController.signal, {
-      onStartedLeading: () => {
+    // The elector keeps the Lease until the work stopped: watches closed and pending writes
+    // flushed. Only then is it released, so the next leader never races this one's writes.
+    await elector.run(signal, {
+      onStartedLeading: async (leaderSignal) => {
         this.#isLeader = true;
         this.#startLeading();
+        await abortion(leaderSignal);
+        await this.#stopLeading();
       },
-      onStoppedLeading: () => {
-        if (!signal.aborted) lost = true;
-        electorController.abort();
-      },
+      onStoppedLeading: () => undefined,
       onNewLeader: (identity) => this.#logger.info('New leader elected', { identity }),
     });
-
-    await Promise.race([abortion(signal), election]);
-    // Order of a clean shutdown: stop watching, flush writes, and only then release the Lease,
-    // so the next leader never races this one's last writes.
-    await this.#stopLeading();
-    electorController.abort();
-    await election;
     await this.#client.close();
-    return lost ? 'leadershipLost' : 'stopped';
+    return signal.aborted ? 'stopped' : 'leadershipLost';
   }
 
   #startLeading(): void {
