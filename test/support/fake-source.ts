@@ -15,6 +15,7 @@ export interface RequestRecord {
   /** The name picked by the field selector `metadata.name=<name>`, if any. */
   readonly name: string | undefined;
   readonly fieldSelector: string | undefined;
+  readonly labelSelector: string | undefined;
   /** Watch only. */
   readonly resourceVersion?: string;
   readonly timeoutSeconds?: number;
@@ -107,6 +108,7 @@ export class FakeSource<T extends KubeObject> implements ListerWatcher<T> {
       namespace: options.namespace,
       name,
       fieldSelector: options.fieldSelector,
+      labelSelector: options.labelSelector,
     });
 
     await untilReleased(this.#hold?.promise, options.signal);
@@ -128,6 +130,7 @@ export class FakeSource<T extends KubeObject> implements ListerWatcher<T> {
       namespace: options.namespace,
       name,
       fieldSelector: options.fieldSelector,
+      labelSelector: options.labelSelector,
       resourceVersion: options.resourceVersion,
       timeoutSeconds: options.timeoutSeconds,
       allowWatchBookmarks: options.allowWatchBookmarks,

@@ -210,10 +210,11 @@ void describe('ObjectCache: items and references', () => {
     await get(h, 'token');
 
     h.cache.deleteReference(NS, 'token', 'pod-stranger');
+    assert.deepEqual(h.cache.inspect(NS, 'token')?.references, new Map([['pod-1', 1]]));
     h.cache.deleteReference(NS, 'token', 'pod-stranger');
     assert.deepEqual(h.cache.inspect(NS, 'token')?.references, new Map([['pod-1', 1]]));
 
-    // The kubelet would now hold a count of -2 for the stranger and keep the item forever.
+    // The kubelet would now hold a negative count for the stranger and keep the item forever.
     h.cache.deleteReference(NS, 'token', 'pod-1');
     assert.equal(h.cache.inspect(NS, 'token'), undefined);
     await flush();
@@ -249,6 +250,7 @@ void describe('ObjectCache: reflector and store', () => {
     for (const request of h.source.requests) {
       assert.equal(request.namespace, NS);
       assert.equal(request.fieldSelector, 'metadata.name=token');
+      assert.equal(request.labelSelector, undefined);
     }
     const reflectors = new Set(
       h.logger.records.map((r) => r.fields.reflector).filter((r) => r !== undefined),
