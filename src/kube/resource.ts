@@ -25,6 +25,15 @@ export interface ApplyOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of a delete. */
+export interface DeleteOptions {
+  /** Delete only the object with this uid. */
+  readonly uid?: string;
+  /** 0 removes a Pod at once instead of waiting for its kubelet. */
+  readonly gracePeriodSeconds?: number;
+  readonly signal?: AbortSignal;
+}
+
 interface ListBody<T> {
   items?: T[] | null;
   metadata?: { resourceVersion?: string; continue?: string };
@@ -147,11 +156,19 @@ export class ResourceClient<T extends KubeObject> implements ListerWatcher<T> {
     });
   }
 
-  /** Deletes the object; with `uid`, only that incarnation of it. NotFound when absent. */
-  async delete(namespace: string, name: string, uid?: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Deletes the object: with `uid`, only that incarnation of it; with `gracePeriodSeconds`, as
+   * `kubectl delete --grace-period` does. NotFound when absent.
+   */
+  async delete(namespace: string, name: string, options: DeleteOptions = {}): Promise<void> {
+    const body: Record<string, unknown> = {};
+    if (options.uid !== undefined) body.preconditions = { uid: options.uid };
+    if (options.gracePeriodSeconds !== undefined) {
+      body.gracePeriodSeconds = options.gracePeriodSeconds;
+    }
     await this.#client.request<unknown>('DELETE', this.objectPath(namespace, name), {
-      body: uid === undefined ? undefined : { preconditions: { uid } },
-      signal,
+      body: Object.keys(body).length === 0 ? undefined : body,
+      signal: options.signal,
     });
   }
 }

@@ -52,7 +52,7 @@ export function collectMetrics(figures: OperatorFigures): string {
       (m) => m.references,
     ),
     {
-      name: 'objectcache_cache_gets',
+      name: 'objectcache_cache_gets_total',
       help: 'Reads of the cache by result.',
       type: 'counter',
       samples: kinds(figures).flatMap(([kind, metrics]) =>
@@ -62,21 +62,21 @@ export function collectMetrics(figures: OperatorFigures): string {
         })),
       ),
     },
-    perKind('objectcache_cache_lists', 'Lists sent by the cache.', 'counter', (m) => m.lists),
+    perKind('objectcache_cache_lists_total', 'Lists sent by the cache.', 'counter', (m) => m.lists),
     perKind(
-      'objectcache_cache_watches',
+      'objectcache_cache_watches_total',
       'Watches opened by the cache.',
       'counter',
       (m) => m.watches,
     ),
     perKind(
-      'objectcache_cache_watch_restarts',
+      'objectcache_cache_watch_restarts_total',
       'Lists and watches retried after a failure.',
       'counter',
       (m) => m.watchRestarts,
     ),
     perKind(
-      'objectcache_cache_relists',
+      'objectcache_cache_relists_total',
       'Lists sent again after 410 Gone.',
       'counter',
       (m) => m.relists,
@@ -87,22 +87,22 @@ export function collectMetrics(figures: OperatorFigures): string {
       figures.registeredPods,
     ),
     counter(
-      'objectcache_pod_watch_restarts',
+      'objectcache_pod_watch_restarts_total',
       'Pod lists and watches retried after a failure.',
       figures.podWatch?.watchRestarts ?? 0,
     ),
     counter(
-      'objectcache_status_writes',
+      'objectcache_status_writes_total',
       'CachedObjectStatus writes.',
       figures.publisher?.writes ?? 0,
     ),
     counter(
-      'objectcache_status_deletes',
+      'objectcache_status_deletes_total',
       'CachedObjectStatus deletions.',
       figures.publisher?.deletes ?? 0,
     ),
     counter(
-      'objectcache_status_write_failures',
+      'objectcache_status_write_failures_total',
       'Failed CachedObjectStatus writes (retried).',
       figures.publisher?.failures ?? 0,
     ),

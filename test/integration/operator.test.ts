@@ -173,7 +173,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
     assert.equal(both.status?.found, true);
     assert.equal(both.status?.reflector?.state, 'Running');
 
-    await pods.delete(namespace, 'a');
+    await pods.delete(namespace, 'a', { gracePeriodSeconds: 0 });
     await statusWhere(
       namespace,
       'Secret',
@@ -182,7 +182,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
       (s) => s.status?.referenceCount === 1,
     );
 
-    await pods.delete(namespace, 'b');
+    await pods.delete(namespace, 'b', { gracePeriodSeconds: 0 });
     await statusGone(namespace, 'Secret', 'shared');
   });
 
@@ -198,7 +198,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
       (s) => s.status?.found === false,
     );
     assert.equal(missing.status?.conditions?.find((c) => c.type === 'Found')?.status, 'False');
-    const restarts = await operator.metric('objectcache_cache_watch_restarts{kind="Secret"}');
+    const restarts = await operator.metric('objectcache_cache_watch_restarts_total{kind="Secret"}');
 
     await secrets.create(namespace, { metadata: { name: 'late', namespace } });
     const found = await statusWhere(
@@ -210,7 +210,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
     );
     assert.equal(found.status?.reflector?.state, 'Running');
     assert.equal(
-      await operator.metric('objectcache_cache_watch_restarts{kind="Secret"}'),
+      await operator.metric('objectcache_cache_watch_restarts_total{kind="Secret"}'),
       restarts,
       'no watch restart',
     );
@@ -246,7 +246,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
     const base = await statusOf(namespace, 'Secret', 'base');
     assert.equal(base?.status?.referenceCount, 1, 'unchanged references are untouched');
 
-    await pods.delete(namespace, 'debugged');
+    await pods.delete(namespace, 'debugged', { gracePeriodSeconds: 0 });
     const recreated = await pods.create(namespace, secretVolumePod(namespace, 'debugged', 'other'));
     await statusWhere(
       namespace,
@@ -312,6 +312,46 @@ describe('operator end to end, as its own ServiceAccount', () => {
     assert.equal(frozen.status?.found, true);
   });
 
+  it('prints the printer columns with kubectl get cos -A', async (t) => {
+    const namespace = await createTestNamespace(t);
+    await configMaps.create(namespace, { metadata: { name: 'settings', namespace } });
+    await pods.create(
+      namespace,
+      pod(namespace, 'reader', {
+        nodeName: 'node-7',
+        volumes: [{ name: 'cfg', configMap: { name: 'settings' } }],
+      }),
+    );
+    await statusWhere(namespace, 'ConfigMap', 'settings', 'found', (s) => s.status?.found === true);
+
+    const table = await kubectl(['get', 'cos', '-A']);
+    const [header = '', ...rows] = table.trim().split('\n');
+    assert.deepEqual(header.split(/\s+/), [
+      'NAMESPACE',
+      'NAME',
+      'KIND',
+      'OBJECT',
+      'REFS',
+      'NODES',
+      'REFLECTOR',
+      'FOUND',
+      'IMMUTABLE',
+      'AGE',
+    ]);
+    const row = rows.find((line) => line.startsWith(`${namespace} `));
+    assert.deepEqual(row?.split(/\s+/).slice(0, 9), [
+      namespace,
+      'configmap-settings',
+      'ConfigMap',
+      'settings',
+      '1',
+      '1',
+      'Running',
+      'true',
+      'false',
+    ]);
+  });
+
   it('never writes a Secret value to a resource, a log line or a metric', async (t) => {
     const namespace = await createTestNamespace(t);
     const marker = `marker-${Math.random().toString(36).slice(2)}${Date.now()}`;
@@ -373,23 +413,6 @@ describe('installation and RBAC', () => {
     assert.equal(await canI('update', 'leases.coordination.k8s.io', 'default'), false);
   });
 
-  it('prints the printer columns with kubectl get cos -A', async () => {
-    const table = await kubectl(['get', 'cos', '-A']);
-    const header = table.split('\n')[0] ?? '';
-    for (const column of [
-      'KIND',
-      'OBJECT',
-      'REFS',
-      'NODES',
-      'REFLECTOR',
-      'FOUND',
-      'IMMUTABLE',
-      'AGE',
-    ]) {
-      assert.ok(header.includes(column), `column ${column} in: ${header}`);
-    }
-  });
-
   it('refuses a bad config file with the field path and exit code 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'objectcache-bad-config-'));
     const path = join(dir, 'config.yaml');
@@ -419,7 +442,7 @@ describe('restarts and high availability', () => {
     await statusWhere(namespace, 'Secret', 'dropped', 'published', () => true);
     await first.kill();
 
-    await pods.delete(namespace, 'leaves');
+    await pods.delete(namespace, 'leaves', { gracePeriodSeconds: 0 });
     await pods.create(namespace, secretVolumePod(namespace, 'arrives', 'added'));
 
     const second = await OperatorProcess.start({
@@ -469,9 +492,9 @@ describe('restarts and high availability', () => {
 
     await pods.create(namespace, secretVolumePod(namespace, 'first', 'before-failover'));
     await statusWhere(namespace, 'Secret', 'before-failover', 'published', () => true);
-    assert.ok(((await leader.metric('objectcache_status_writes')) ?? 0) > 0);
+    assert.ok(((await leader.metric('objectcache_status_writes_total')) ?? 0) > 0);
     assert.equal(
-      await follower.metric('objectcache_status_writes'),
+      await follower.metric('objectcache_status_writes_total'),
       0,
       'the follower writes nothing',
     );

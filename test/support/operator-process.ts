@@ -110,13 +110,16 @@ export class OperatorProcess {
     return { status: response.status, body: await response.text() };
   }
 
-  /** The value of one metric sample, e.g. `objectcache_leader` or `name{kind="Secret"}`. */
-  async metric(sample: string): Promise<number | undefined> {
+  /**
+   * The value of one metric sample, e.g. `objectcache_leader` or `name{kind="Secret"}`. Throws
+   * when the page has no such sample.
+   */
+  async metric(sample: string): Promise<number> {
     const { body } = await this.http('/metrics');
     for (const line of body.split('\n')) {
       if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
     }
-    return undefined;
+    throw new Error(`no sample ${sample} in the metrics page`);
   }
 
   /** Everything the process printed so far. */
