@@ -177,7 +177,7 @@ export class ObjectCache<T extends KubeObject> {
 
     item.lastAccess = this.#clock.now();
 
-    if (item.restartIfNeeded()) {
+    if (!this.#stopped && item.restartIfNeeded()) {
       this.#logger.debug('Restarted idle reflector', { namespace, name });
       this.#notify(item);
     }
@@ -210,7 +210,8 @@ export class ObjectCache<T extends KubeObject> {
       // An item that never synced is never stopped: its list may still be on its way, and
       // stopping it would throw that work away (rule 16).
       if (item.stopped || !item.store.synced) continue;
-      if (now <= (item.lastAccess ?? 0) + this.#maxIdleTimeMs) continue;
+      // An item that synced but was never read is idle at once, as the kubelet's zero time is.
+      if (item.lastAccess !== undefined && now <= item.lastAccess + this.#maxIdleTimeMs) continue;
 
       const result = item.stop('Idle');
       this.#track(result.settled);
@@ -268,7 +269,11 @@ export class ObjectCache<T extends KubeObject> {
     this.#sweepTimer?.cancel();
     this.#sweepTimer = undefined;
 
-    for (const item of this.#items.values()) this.#track(item.reflector.stop());
+    for (const item of this.#items.values()) {
+      // Like a stopped item, a stopped cache no longer vouches for mutable content.
+      if (!item.immutable) item.store.unsetSynced();
+      this.#track(item.reflector.stop());
+    }
     await Promise.all([...this.#settling]);
   }
 

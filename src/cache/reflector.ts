@@ -23,7 +23,7 @@ export interface ReflectorStore<T> {
 export interface ReflectorCounters {
   lists: number;
   watches: number;
-  /** Watches opened again after a failure (not after a normal close by the server). */
+  /** Lists and watches retried after a failure (not after a normal close by the server). */
   watchRestarts: number;
   /** Full relists caused by 410 Gone. */
   relists: number;
@@ -69,6 +69,8 @@ export class Reflector<T extends KubeObject> {
   readonly #random: () => number;
   #controller: AbortController | undefined;
   #run: Promise<void> = Promise.resolve();
+  /** 410s since the last event or list; see `#recover`. */
+  #goneInARow = 0;
 
   constructor(options: ReflectorOptions<T>) {
     this.#options = options;
@@ -138,22 +140,28 @@ export class Reflector<T extends KubeObject> {
     if (isGone(err)) {
       logger.debug('Watch expired, listing again', { reflector: name, resourceVersion });
       counters.relists++;
+      // A first 410 relists at once; a server that answers 410 again and again is not
+      // hammered: later ones wait the backoff like any other failure.
+      if (this.#goneInARow++ > 0) await this.#wait(signal);
       return '';
     }
 
-    const delayMs = this.#backoff.next();
     logger.debug('List or watch failed, backing off', {
       reflector: name,
       err: describeError(err),
-      delayMs: Math.round(delayMs),
     });
     counters.watchRestarts++;
+    await this.#wait(signal);
+    return resourceVersion;
+  }
+
+  /** Sleeps the next backoff delay; returns early when `signal` aborts. */
+  async #wait(signal: AbortSignal): Promise<void> {
     try {
-      await sleep(this.#options.clock, delayMs, signal);
+      await sleep(this.#options.clock, this.#backoff.next(), signal);
     } catch {
       // Aborted while waiting: the loop sees the signal and ends.
     }
-    return resourceVersion;
   }
 
   async #list(signal: AbortSignal): Promise<string> {
@@ -192,6 +200,7 @@ export class Reflector<T extends KubeObject> {
       if (signal.aborted) throw signal.reason;
       current = this.#apply(event, current);
       events++;
+      this.#goneInARow = 0;
       this.#backoff.reset();
     }
 

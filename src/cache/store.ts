@@ -42,6 +42,10 @@ export class Store<T extends KubeObject> implements ReflectorStore<T> {
     const name = object.metadata?.name;
     if (name === undefined) return;
 
+    // A watch resumed from a lagging list may replay versions older than the stored one.
+    const stored = this.#objects.get(name);
+    if (stored !== undefined && isOlder(object, stored)) return;
+
     this.#objects.set(name, object);
     this.#resourceVersion = object.metadata?.resourceVersion ?? this.#resourceVersion;
     this.#lastChange = now;
@@ -51,6 +55,9 @@ export class Store<T extends KubeObject> implements ReflectorStore<T> {
   remove(object: T, now: number): void {
     const name = object.metadata?.name;
     if (name === undefined) return;
+
+    const stored = this.#objects.get(name);
+    if (stored !== undefined && isOlder(object, stored)) return;
 
     this.#objects.delete(name);
     this.#resourceVersion = object.metadata?.resourceVersion ?? this.#resourceVersion;

@@ -116,7 +116,6 @@ export class Operator {
         await this.#stopLeading();
       },
       onStoppedLeading: () => undefined,
-      onNewLeader: (identity) => this.#logger.info('New leader elected', { identity }),
     });
     await this.#client.close();
     return signal.aborted ? 'stopped' : 'leadershipLost';

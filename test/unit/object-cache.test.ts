@@ -944,71 +944,59 @@ void describe('ObjectCache: observation', () => {
   });
 });
 
-void describe('ObjectCache: pending src fixes (run as todo until fixed)', () => {
-  void it(
-    'rule 16: a never-read synced item stops at the first sweep on a clock near 0',
-    { todo: 'src/cache/object-cache.ts sweep() treats a missing lastAccess as time 0' },
-    async (t) => {
-      const h = setup(t, { clock: new FakeClock(0) });
-      h.source.create(NS, secret('token'));
-      h.cache.addReference(NS, 'token', 'pod-1');
-      await flush();
-      assert.equal(h.cache.inspect(NS, 'token')?.synced, true);
+void describe('ObjectCache: regressions', () => {
+  void it('rule 16: a never-read synced item stops at the first sweep on a clock near 0', async (t) => {
+    const h = setup(t, { clock: new FakeClock(0) });
+    h.source.create(NS, secret('token'));
+    h.cache.addReference(NS, 'token', 'pod-1');
+    await flush();
+    assert.equal(h.cache.inspect(NS, 'token')?.synced, true);
 
-      h.clock.step(MINUTE);
-      await flush();
+    h.clock.step(MINUTE);
+    await flush();
 
-      assert.equal(h.cache.inspect(NS, 'token')?.reflector, 'Stopped');
-    },
-  );
+    assert.equal(h.cache.inspect(NS, 'token')?.reflector, 'Stopped');
+  });
 
-  void it(
-    'rule 5: get after stop does not restart an idle reflector, so no request follows stop',
-    { todo: 'src/cache/object-cache.ts get() restarts reflectors after stop()' },
-    async (t) => {
-      const h = setup(t);
-      h.source.create(NS, secret('token'));
-      h.cache.addReference(NS, 'token', 'pod-1');
-      await get(h, 'token');
-      await goIdle(h);
-      const before = requestCounts(h.source);
+  void it('rule 5: get after stop does not restart an idle reflector, so no request follows stop', async (t) => {
+    const h = setup(t);
+    h.source.create(NS, secret('token'));
+    h.cache.addReference(NS, 'token', 'pod-1');
+    await get(h, 'token');
+    await goIdle(h);
+    const before = requestCounts(h.source);
 
-      await h.cache.stop();
-      await rejection(get(h, 'token'));
-      await advance(h.clock, MINUTE, 100);
+    await h.cache.stop();
+    await rejection(get(h, 'token'));
+    await advance(h.clock, MINUTE, 100);
 
-      assert.deepEqual(requestCounts(h.source), before);
-      assert.equal(h.source.openWatches, 0);
-    },
-  );
+    assert.deepEqual(requestCounts(h.source), before);
+    assert.equal(h.source.openWatches, 0);
+  });
 
-  void it(
-    'rule 6: after a lagging list, replayed watch events never take the item back in time',
-    { todo: 'src/cache/store.ts upsert() has no guard against older versions' },
-    async (t) => {
-      const h = setup(t);
-      h.source.create(NS, secret('token', { token: 'djE=' }));
-      h.cache.addReference(NS, 'token', 'pod-1');
-      await get(h, 'token');
-      h.source.update(NS, secret('token', { token: 'djI=' }));
-      h.source.update(NS, secret('token', { token: 'djM=' }));
-      await flush();
-      assert.equal(h.cache.inspect(NS, 'token')?.resourceVersion, '3');
-      await goIdle(h);
-      const served: (string | undefined)[] = [];
-      h.cache.subscribe((key) =>
-        served.push(h.cache.inspect(key.namespace, key.name)?.resourceVersion),
-      );
+  void it('rule 6: after a lagging list, replayed watch events never take the item back in time', async (t) => {
+    const h = setup(t);
+    h.source.create(NS, secret('token', { token: 'djE=' }));
+    h.cache.addReference(NS, 'token', 'pod-1');
+    await get(h, 'token');
+    h.source.update(NS, secret('token', { token: 'djI=' }));
+    h.source.update(NS, secret('token', { token: 'djM=' }));
+    await flush();
+    assert.equal(h.cache.inspect(NS, 'token')?.resourceVersion, '3');
+    await goIdle(h);
+    const served: (string | undefined)[] = [];
+    h.cache.subscribe((key) =>
+      served.push(h.cache.inspect(key.namespace, key.name)?.resourceVersion),
+    );
 
-      h.source.lagNextList('1');
-      await get(h, 'token');
-      await flush();
+    h.source.lagNextList('1');
+    await get(h, 'token');
+    await flush();
 
-      assert.deepEqual(
-        served.filter((rv) => rv !== '3'),
-        [],
-        `served resourceVersions after the restart: ${served.join(', ')}`,
-      );
-    },
-  );
+    assert.deepEqual(
+      served.filter((rv) => rv !== '3'),
+      [],
+      `served resourceVersions after the restart: ${served.join(', ')}`,
+    );
+  });
 });
