@@ -12,7 +12,9 @@ cd "$cluster_dir"
 # shellcheck source=versions.env
 source versions.env
 
-sum_hash=$(sha256sum go.sum go.mod cmd/*/*.go | sha256sum | cut -c1-12)
+# The folder is keyed by the versions and the module graph; each binary also records the hash
+# of its own command's source, so changing one small tool rebuilds only that tool.
+sum_hash=$(sha256sum go.sum go.mod | sha256sum | cut -c1-12)
 bin_dir="${OBJECTCACHE_BIN_DIR:-$root_dir/.cache/control-plane/k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-${sum_hash}}"
 if [ "${1:-}" = "--print" ]; then
   echo "$bin_dir"
@@ -30,9 +32,11 @@ version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION
 version_flags+=" -X k8s.io/client-go/pkg/version.gitMajor=1"
 version_flags+=" -X k8s.io/client-go/pkg/version.gitMinor=${k8s_minor}"
 
-for command in kube-apiserver etcd kubectl podrefs; do
+commands=$(cd cmd && ls -d -- */ | tr -d /)
+for command in $commands; do
   target="$bin_dir/$command"
-  if [ -x "$target" ]; then
+  source_hash=$(cat "cmd/$command"/*.go | sha256sum | cut -c1-12)
+  if [ -x "$target" ] && [ "$(cat "$target.source" 2>/dev/null)" = "$source_hash" ]; then
     continue
   fi
   echo "build: $command (${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}) -> $target" >&2
@@ -40,6 +44,7 @@ for command in kube-apiserver etcd kubectl podrefs; do
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${version_flags}" \
     -o "$target.partial" "./cmd/$command"
   mv "$target.partial" "$target"
+  echo "$source_hash" > "$target.source"
   echo "build: $command took $(( $(date +%s) - started )) s" >&2
 done
 echo "$bin_dir"
