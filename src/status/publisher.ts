@@ -259,30 +259,29 @@ export class StatusPublisher {
     const print = fingerprint(status);
     if (previous?.fingerprint === print) return;
 
-    if (previous === undefined) {
-      await this.#options.resources.apply(
-        namespace,
-        resourceName,
-        resourceBody(kind, namespace, name),
-        {
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-      );
-    }
-    await this.#applyStatus(namespace, resourceName, kind, name, status);
+    if (previous === undefined) await this.#applyResource(kind, namespace, name);
+    await this.#applyStatus(kind, namespace, name, status);
     this.#published.set(key, { fingerprint: print, conditions: status.conditions, writtenAt: now });
     this.metrics.writes++;
     this.#logger.trace('Published status', { kind, namespace, name });
   }
 
+  /** Creates the resource (or re-asserts its spec and label). */
+  async #applyResource(kind: CachedObjectKind, namespace: string, name: string): Promise<void> {
+    const body = resourceBody(kind, namespace, name);
+    await this.#options.resources.apply(namespace, statusName(kind, name), body, {
+      fieldManager: FIELD_MANAGER,
+      force: true,
+    });
+  }
+
   async #applyStatus(
-    namespace: string,
-    resourceName: string,
     kind: CachedObjectKind,
+    namespace: string,
     name: string,
     status: CachedObjectStatus['status'],
   ): Promise<void> {
+    const resourceName = statusName(kind, name);
     const body = {
       apiVersion: API_VERSION,
       kind: KIND,
@@ -293,17 +292,9 @@ export class StatusPublisher {
     try {
       await this.#options.resources.apply(namespace, resourceName, body, options);
     } catch (err) {
-      // The resource was deleted by someone else since we created it: create it again.
+      // The resource was deleted by someone else since it was created: create it again.
       if (!isNotFound(err)) throw err;
-      await this.#options.resources.apply(
-        namespace,
-        resourceName,
-        resourceBody(kind, namespace, name),
-        {
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-      );
+      await this.#applyResource(kind, namespace, name);
       await this.#options.resources.apply(namespace, resourceName, body, options);
     }
   }
