@@ -4,14 +4,15 @@
  * of the cluster and publishes its state as CachedObjectStatus resources.
  *
  * Exit codes: 0 after SIGTERM or SIGINT and a clean shutdown; 1 on a runtime failure or lost
- * leadership (the process is meant to be restarted); 2 on bad flags or a bad config file.
+ * leadership (the process is meant to be restarted); 2 on bad flags, a bad config file or a
+ * kubeconfig that cannot be loaded.
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isConfigError, loadConfig, type LogLevel } from './operator/config.ts';
 import { LOG_LEVELS } from './operator/config-schema.ts';
 import { startHttpServer } from './operator/http-server.ts';
-import { loadKubeConfig } from './operator/kubeconfig.ts';
+import { KubeConfigError, loadKubeConfig } from './operator/kubeconfig.ts';
 import { leaderIdentity } from './operator/leader-election.ts';
 import { createLogger } from './operator/logging.ts';
 import { Operator } from './operator/operator.ts';
@@ -64,7 +65,15 @@ async function main(argv: string[]): Promise<number> {
 
   const logging = createLogger((level as LogLevel | undefined) ?? config.logLevel);
   const logger = logging.logger;
-  const { kubeConfig, source } = loadKubeConfig(flags.kubeconfig);
+  let kubeConfig, source;
+  try {
+    ({ kubeConfig, source } = loadKubeConfig(flags.kubeconfig));
+  } catch (err) {
+    if (!(err instanceof KubeConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    await logging.close();
+    return 2;
+  }
   const identity = leaderIdentity(process.env.POD_NAME ?? hostname());
   logger.info('Starting objectcache-operator', {
     identity,
