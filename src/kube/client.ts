@@ -9,9 +9,9 @@ export interface KubeClientOptions {
   /** Bound on a whole non-watch request. Default 60 s. */
   readonly requestTimeoutMs?: number;
   /**
-   * A watch that receives no byte for this long is ended as failed, so a half-open connection
-   * is noticed. The API server sends a bookmark about once a minute to watchers that ask for
-   * them. Default 5 min.
+   * A watch that receives no byte for this long is ended as if the server had closed it, so a
+   * half-open connection is noticed and the watch resumed. The API server's watch cache sends
+   * a bookmark every one or two minutes to watchers that ask for them. Default 5 min.
    */
   readonly watchIdleTimeoutMs?: number;
   /** Multiplex requests over HTTP/2 where the server offers it. Default false. */
@@ -83,9 +83,9 @@ export class KubeClient {
 
   /**
    * Opens a watch (or any streaming GET) and yields each JSON line the server sends. The
-   * iterator ends when the server closes the stream and throws when the request fails, when no
-   * byte arrives within the idle timeout, or when `signal` aborts. Leaving the loop early
-   * releases the connection.
+   * iterator ends when the server closes the stream or no byte arrives within the idle timeout,
+   * and throws when the request fails or `signal` aborts. Leaving the loop early releases the
+   * connection.
    */
   async *stream(
     path: string,
@@ -110,6 +110,10 @@ export class KubeClient {
 
     try {
       yield* jsonLines(response.body);
+    } catch (err) {
+      // A watch silent for the whole idle timeout may sit on a dead connection. Ending it like
+      // a server close lets the caller resume from its last resourceVersion at once.
+      if (!isBodyTimeout(err)) throw err;
     } finally {
       // A consumer that stops early (or an error) must not leave the socket half read.
       if (!response.body.destroyed) response.body.destroy();
@@ -180,6 +184,10 @@ export class KubeClient {
       },
     });
   }
+}
+
+function isBodyTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT';
 }
 
 function compactQuery(
