@@ -286,7 +286,10 @@ void describe('PodRegistry', () => {
 
     void it('skips a Pod with a wrongly typed spec and node without throwing', (t) => {
       const h = setup(t);
-      const pod = { ...base, spec: { nodeName: 7, volumes: 'tls', containers: {} } } as V1Pod;
+      const pod = {
+        ...base,
+        spec: { nodeName: 7, volumes: 'tls', containers: {} },
+      } as unknown as V1Pod;
 
       h.registry.register(pod);
 
