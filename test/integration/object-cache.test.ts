@@ -18,10 +18,12 @@ import { ResourceClient } from '../../src/kube/resource.ts';
 import { createLogger } from '../../src/operator/logging.ts';
 import type { KubeObject } from '../../src/apimachinery/types.ts';
 import { eventually, GatedSource, JumpingClock } from '../support/real-source.ts';
+import { connectionsTo } from '../support/sockets.ts';
 import {
   adminKubeConfig,
   createTestNamespace,
   loadKubeConfig,
+  sharedControlPlane,
   startDedicatedControlPlane,
 } from './harness.ts';
 
@@ -239,6 +241,38 @@ describe('object cache on a real API server', () => {
     );
     assert.equal(cache.metrics().relists, 1, 'one relist after 410');
     assert.equal(source.lists, 2);
+  });
+
+  it('holds one connection per watch and leaks none across twenty reconnects', async (t) => {
+    const namespace = await createTestNamespace(t);
+    const { api, source, cache } = fixture(t, adminKubeConfig(), secretAdapter(), {
+      backoff: { initialMs: 10, maxMs: 20 },
+    });
+    const port = Number(new URL(sharedControlPlane().server).port);
+    for (const name of ['one', 'two', 'three']) {
+      await api.create(namespace, secret(namespace, name));
+      cache.addReference(namespace, name, 'pod-1');
+      await cache.get(namespace, name);
+    }
+    await eventually('three open watches', () => (source.openWatches === 3 ? true : undefined));
+    const before = await connectionsTo(port);
+
+    for (let round = 0; round < 20; round++) {
+      const watches = source.watches;
+      source.disconnect();
+      source.open();
+      await eventually('the watches to reopen', () =>
+        source.watches >= watches + 3 && source.openWatches === 3 ? true : undefined,
+      );
+    }
+
+    const after = await eventually('idle sockets to settle', async () => {
+      const count = await connectionsTo(port);
+      return count <= before ? count : undefined;
+    });
+    assert.ok(before >= 3, `a connection per watch, found ${before}`);
+    assert.ok(after <= before, `${after} connections after reconnects, ${before} before`);
+    assert.equal(cache.metrics().lists, 3, 'reconnects resume without a list');
   });
 
   it('never writes a Secret value to the logs, even at trace level', async (t) => {
