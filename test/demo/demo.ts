@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   const started: Started = { planeLog: [] };
   const controller = new AbortController();
   const interrupt = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`\n${signal}: stopping the demo and everything it started\n`);
+    process.stderr.write(`\n${signal}: stopping everything the demo started\n`);
     controller.abort(new DemoInterruptedError(`interrupted by ${signal}`));
   };
   process.once('SIGINT', interrupt);
@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     say.line(`Demo finished in ${secondsSince(startedAt)}.`);
     return 0;
   } catch (error) {
-    reportFailure(error, started);
+    reportFailure(error, started, controller.signal);
     return controller.signal.aborted ? 130 : 1;
   } finally {
     await cleanUp(started);
@@ -299,21 +299,29 @@ async function cleanUp(started: Started): Promise<void> {
   await plane?.stop();
 }
 
-function reportFailure(error: unknown, started: Started): void {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`\ndemo failed: ${message}\n`);
+function reportFailure(error: unknown, started: Started, signal: AbortSignal): void {
+  if (signal.aborted) {
+    // A signal also reaches the children of a terminal's process group, so whatever failed
+    // next is a consequence of the interruption, not news.
+    process.stderr.write(`demo stopped: ${describe(signal.reason)}\n`);
+    return;
+  }
 
-  const operator = started.operator;
-  if (operator !== undefined) {
-    const tail = operator.lines.slice(-LOG_TAIL_LINES);
-    process.stderr.write(`--- the operator's last ${tail.length} log lines ---\n`);
-    process.stderr.write(`${tail.join('\n')}\n`);
+  process.stderr.write(`\ndemo failed: ${describe(error)}\n`);
+  const operatorTail = started.operator?.lines.slice(-LOG_TAIL_LINES) ?? [];
+  if (operatorTail.length > 0) {
+    process.stderr.write(`--- the operator's last ${operatorTail.length} log lines ---\n`);
+    process.stderr.write(`${operatorTail.join('\n')}\n`);
   }
-  if (started.plane !== undefined && !(error instanceof DemoInterruptedError)) {
-    const tail = started.planeLog.slice(-5);
-    process.stderr.write(`--- the control plane's last ${tail.length} log lines ---\n`);
-    process.stderr.write(`${tail.join('\n')}\n`);
+  const planeTail = started.plane === undefined ? [] : started.planeLog.slice(-5);
+  if (planeTail.length > 0) {
+    process.stderr.write(`--- the control plane's last ${planeTail.length} log lines ---\n`);
+    process.stderr.write(`${planeTail.join('\n')}\n`);
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 async function apply(
