@@ -20,6 +20,7 @@ import type { OperatorProcess } from '../support/operator-process.ts';
 import { GROUP, PLURAL } from '../../src/status/types.ts';
 import { Narrator, secondsSince } from './narrator.ts';
 import {
+  LEASE_NAME,
   OPERATOR_SERVICE_ACCOUNT,
   cacheSummary,
   isExited,
@@ -121,7 +122,7 @@ async function runDemo(say: Narrator, started: Started, signal: AbortSignal): Pr
   await show(say, plane, ['get', 'cos', '-n', 'shop', '-o', 'wide'], signal);
   say.detail(await cacheSummary(operator));
 
-  await stop(say, started);
+  await stop(say, started, signal);
 }
 
 async function startPlane(
@@ -266,7 +267,7 @@ async function settle(
   say.detail(`${count} as expected after ${secondsSince(startedAt)}`);
 }
 
-async function stop(say: Narrator, started: Started): Promise<void> {
+async function stop(say: Narrator, started: Started, signal: AbortSignal): Promise<void> {
   say.step('Stopping');
 
   const operator = started.operator;
@@ -275,17 +276,33 @@ async function stop(say: Narrator, started: Started): Promise<void> {
     const code = await stopOperator(operator, OPERATOR_STOP_GRACE_MS);
     if (code !== 0) {
       started.operator = operator;
-      throw new OperatorShutdownError(`the operator did not exit 0 after SIGTERM: ${String(code)}`);
+      const outcome =
+        code === undefined ? `still running after ${OPERATOR_STOP_GRACE_MS / 1000} s` : code;
+      throw new OperatorShutdownError(`the operator did not exit 0 after SIGTERM: ${outcome}`);
     }
-    say.detail(
-      'the operator exited 0 after SIGTERM (watches stopped, writes flushed, Lease released)',
-    );
+    await expectLeaseReleased(started.plane, signal);
+    say.detail('the operator exited 0 after SIGTERM and released its Lease');
   }
 
   const plane = started.plane;
   started.plane = undefined;
   await plane?.stop();
   say.detail('the control plane stopped and its data folder is removed');
+}
+
+/** Fails unless the operator's Lease has no holder, as a released Lease has. */
+async function expectLeaseReleased(
+  plane: ControlPlane | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  const { namespace } = OPERATOR_SERVICE_ACCOUNT;
+  const holder = await plane?.kubectl(
+    ['get', 'lease', LEASE_NAME, '-n', namespace, '-o', 'jsonpath={.spec.holderIdentity}'],
+    { signal },
+  );
+  if (holder !== undefined && holder !== '') {
+    throw new OperatorShutdownError(`the operator exited but the Lease is still held: ${holder}`);
+  }
 }
 
 async function cleanUp(started: Started): Promise<void> {

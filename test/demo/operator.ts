@@ -12,6 +12,9 @@ export const OPERATOR_SERVICE_ACCOUNT = {
   name: 'objectcache-operator',
 } as const;
 
+/** Name of the operator's Lease, in its ServiceAccount's namespace (the config's default). */
+export const LEASE_NAME = 'objectcache-operator';
+
 /**
  * The demo's config: the defaults of `manifests/config.yaml`, except quick status writes, a
  * short Lease, and health and metrics on a free loopback port.
