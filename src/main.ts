@@ -91,7 +91,6 @@ async function main(argv: string[]): Promise<number> {
     isReady: () => operator.ready(),
     metrics: () => operator.metrics(),
   });
-  logger.info('Serving health and metrics', { port: server.port });
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,7 +1,7 @@
 import { isGone, isStatusObject, statusErrorFrom } from '../apimachinery/errors.ts';
 import type { KubeObject, ListerWatcher, WatchEvent } from '../apimachinery/types.ts';
 import { Backoff, type BackoffOptions } from '../util/backoff.ts';
-import { type Clock, isAbortError, sleep } from '../util/clock.ts';
+import { type Clock, sleep } from '../util/clock.ts';
 import { describeError, type Logger } from '../util/logger.ts';
 
 /**
@@ -125,7 +125,9 @@ export class Reflector<T extends KubeObject> {
         if (resourceVersion === '') resourceVersion = await this.#list(signal);
         resourceVersion = await this.#watch(resourceVersion, signal);
       } catch (err) {
-        if (signal.aborted || isAbortError(err)) break;
+        // Only this run's own signal ends it: a request that timed out is a failure like any
+        // other, and is retried.
+        if (signal.aborted) break;
         resourceVersion = await this.#recover(err, resourceVersion, signal);
       }
     }

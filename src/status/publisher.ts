@@ -2,7 +2,7 @@ import { isConflict, isNotFound } from '../apimachinery/errors.ts';
 import type { CacheItemSnapshot } from '../cache/object-cache.ts';
 import type { ResourceClient } from '../kube/resource.ts';
 import { Backoff } from '../util/backoff.ts';
-import { type Clock, isAbortError, systemClock, type Timer } from '../util/clock.ts';
+import { type Clock, systemClock, type Timer } from '../util/clock.ts';
 import { describeError, type Logger, silentLogger } from '../util/logger.ts';
 import { buildStatus, resourceBody, type PodInfo } from './build.ts';
 import { statusName } from './naming.ts';
@@ -193,7 +193,8 @@ export class StatusPublisher {
         await this.#publish(next);
         this.#failures.delete(keyOf(next.kind, next.namespace, next.name));
       } catch (err) {
-        if (signal.aborted || isAbortError(err)) return;
+        // A write that timed out is retried; only the publisher's own signal ends the loop.
+        if (signal.aborted) return;
         this.#retryLater(next, err);
       }
     }

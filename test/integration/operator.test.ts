@@ -4,7 +4,7 @@
  * proves the RBAC), Pods and objects changed through the API, CachedObjectStatus read back.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -413,8 +413,9 @@ describe('installation and RBAC', () => {
     assert.equal(await canI('update', 'leases.coordination.k8s.io', 'default'), false);
   });
 
-  it('refuses a bad config file with the field path and exit code 2', async () => {
+  it('refuses a bad config file with the field path and exit code 2', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'objectcache-bad-config-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
     const path = join(dir, 'config.yaml');
     await writeFile(path, 'cache:\n  maxIdleTime: soon\nstatus:\n  maxPods: many\n');
 

@@ -306,3 +306,36 @@ void describe('Reflector', () => {
     );
   });
 });
+
+void describe('Reflector: requests that time out', () => {
+  it('retries a list that timed out instead of ending the run', async (t) => {
+    let lists = 0;
+    const { clock, store, reflector, counters } = setup(t, {
+      listerWatcher: {
+        list: () => {
+          lists++;
+          if (lists === 1) {
+            return Promise.reject(new DOMException('The operation timed out', 'TimeoutError'));
+          }
+          return Promise.resolve({ items: [secret('token')], resourceVersion: '5' });
+        },
+        // eslint-disable-next-line require-yield
+        async *watch(options) {
+          await new Promise((_, reject) => {
+            options.signal.addEventListener('abort', () => reject(new Error('aborted')));
+          });
+        },
+      },
+    });
+
+    reflector.start();
+    await flush();
+    assert.equal(lists, 1);
+    assert.equal(reflector.running, true);
+
+    await advance(clock, 800);
+    assert.equal(lists, 2, 'listed again after the backoff');
+    assert.equal(store.synced, true);
+    assert.equal(counters.watchRestarts, 1);
+  });
+});
