@@ -9,7 +9,8 @@ import { PodWatch } from '../pods/pod-watch.ts';
 import { PodRegistry } from '../pods/registry.ts';
 import { StatusPublisher } from '../status/publisher.ts';
 import { type CachedObjectStatus, GROUP, PLURAL, VERSION } from '../status/types.ts';
-import { type Clock, systemClock } from '../util/clock.ts';
+import { Backoff } from '../util/backoff.ts';
+import { type Clock, sleep, systemClock } from '../util/clock.ts';
 import { describeError, type Logger } from '../util/logger.ts';
 import type { OperatorConfig } from './config.ts';
 import { LEASE_RESOURCE, type Lease, LeaderElector } from './leader-election.ts';
@@ -36,6 +37,8 @@ interface Leading {
   readonly podWatch: PodWatch;
   readonly publisher: StatusPublisher;
   readonly unsubscribe: () => void;
+  /** Aborted when leading ends, before anything is stopped. */
+  readonly controller: AbortController;
 }
 
 /**
@@ -189,6 +192,7 @@ export class Operator {
       podWatch,
       publisher,
       unsubscribe: () => unsubscribers.forEach((unsubscribe) => unsubscribe()),
+      controller: new AbortController(),
     };
     this.#leading = leading;
 
@@ -198,30 +202,37 @@ export class Operator {
   }
 
   async #publishOnceSynced(leading: Leading): Promise<void> {
-    await leading.podWatch.whenSynced();
-    if (this.#leading !== leading) return;
+    const { signal } = leading.controller;
+    await Promise.race([leading.podWatch.whenSynced(), abortion(signal)]);
+    if (signal.aborted) return;
     this.#logger.info('Pod watch synced', { pods: leading.registry.size });
 
-    // Resources left by an earlier leader are reconciled once: kept ones are rewritten, stale
-    // ones deleted. A failure here is retried by the next leader or restart; the cache keeps
-    // publishing what changes meanwhile.
-    try {
-      await leading.publisher.resync(this.#options.config.namespaces);
-    } catch (err) {
-      this.#logger.error('Failed to list existing CachedObjectStatus resources', {
-        err: describeError(err),
-      });
+    // Resources left by an earlier leader are reconciled before the first write: kept ones are
+    // rewritten, stale ones deleted. The cache keeps collecting changes meanwhile.
+    const backoff = new Backoff(this.#clock, { initialMs: 1000, maxMs: 60_000 });
+    while (!signal.aborted) {
+      try {
+        await leading.publisher.resync(this.#options.config.namespaces, signal);
+        leading.publisher.start();
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#logger.warn('Failed to list existing CachedObjectStatus resources, will retry', {
+          err: describeError(err),
+        });
+        await sleep(this.#clock, backoff.next(), signal).catch(() => undefined);
+      }
     }
-    if (this.#leading === leading) leading.publisher.start();
   }
 
   async #stopLeading(): Promise<void> {
     const leading = this.#leading;
     if (leading === undefined) return;
 
+    leading.controller.abort();
     await leading.podWatch.stop();
     leading.registry.stopVolumeSync();
-    await this.#leadingDone.catch(() => undefined);
+    await this.#leadingDone;
     await leading.publisher.stop();
     leading.unsubscribe();
     await Promise.all([leading.secrets.stop(), leading.configMaps.stop()]);

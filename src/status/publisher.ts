@@ -329,6 +329,18 @@ export class StatusPublisher {
       this.#failures.set(key, backoff);
     }
 
+    if (this.#flushing) {
+      // A flush tries each resource once: the next leader rewrites what is left.
+      this.metrics.failures++;
+      this.#logger.warn('Failed to publish status while stopping', {
+        kind: pending.kind,
+        namespace: pending.namespace,
+        name: pending.name,
+        err: describeError(err),
+      });
+      return;
+    }
+
     const delayMs = isConflict(err) ? 0 : backoff.next();
     this.metrics.failures++;
     this.#logger.warn('Failed to publish status, will retry', {

@@ -23,7 +23,13 @@ import {
 } from '../../src/status/types.ts';
 import { OperatorProcess, testConfig } from '../support/operator-process.ts';
 import { eventually } from '../support/real-source.ts';
-import { adminKubeConfig, createTestNamespace, kubectl, sharedControlPlane } from './harness.ts';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  kubectl,
+  sharedControlPlane,
+  startDedicatedControlPlane,
+} from './harness.ts';
 
 const SYSTEM_NAMESPACE = 'objectcache-system';
 const SERVICE_ACCOUNT = 'objectcache-operator';
@@ -463,6 +469,51 @@ describe('restarts and high availability', () => {
     );
     assert.equal(again.metadata.uid, kept.metadata.uid, 'the same resource, not a new one');
     assert.equal(await second.terminate(), 0);
+  });
+
+  it('exits 0 on SIGTERM while the API server is down, and 1 when it loses the Lease', async (t) => {
+    const plane = await startDedicatedControlPlane(t);
+    await plane.kubectl(['apply', '-f', 'crds/']);
+    await plane.kubectl(['apply', '-k', 'manifests/']);
+    const token = await plane.createToken(SYSTEM_NAMESPACE, SERVICE_ACCOUNT);
+    const kubeconfigPath = await plane.kubeconfigForToken(token);
+    const single = await OperatorProcess.start({
+      kubeconfigPath,
+      config: testConfig({ leaderElection: false }),
+      podName: 'single',
+    });
+    t.after(() => single.dispose());
+    const elected = await OperatorProcess.start({
+      kubeconfigPath,
+      config: testConfig(),
+      podName: 'elected',
+    });
+    t.after(() => elected.dispose());
+    for (const operator of [single, elected]) {
+      await eventually('the operator to lead', async () =>
+        (await operator.metric('objectcache_leader').catch(() => 0)) === 1 ? true : undefined,
+      );
+    }
+
+    await plane.stopApiServer();
+    assert.equal(await single.terminate(), 0, single.output());
+    // One that never synced its Pod watch stops just as cleanly.
+    const unsynced = await OperatorProcess.start({
+      kubeconfigPath,
+      config: testConfig({ leaderElection: false }),
+      podName: 'unsynced',
+    });
+    t.after(() => unsynced.dispose());
+    assert.equal(
+      (await unsynced.http('/readyz')).status,
+      503,
+      'not ready before the Pod watch synced',
+    );
+    assert.equal(await unsynced.terminate(), 0, unsynced.output());
+    // Renewals fail for the renew deadline (3 s): the process gives up leading and exits 1 so
+    // that it restarts as a fresh candidate.
+    assert.equal(await elected.exited, 1, elected.output());
+    assert.match(elected.output(), /"outcome":"leadershipLost"/);
   });
 
   it('lets exactly one of two instances write, and the other take over when it dies', async (t) => {

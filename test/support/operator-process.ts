@@ -164,7 +164,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, describe: () => string)
 }
 
 /** A config file for tests: fast leader election, quick writes, a free port. */
-export function testConfig(overrides: { namespaces?: readonly string[] } = {}): string {
+export function testConfig(
+  overrides: { namespaces?: readonly string[]; leaderElection?: boolean } = {},
+): string {
   return [
     `namespaces: ${JSON.stringify(overrides.namespaces ?? [])}`,
     'status:',
@@ -172,6 +174,7 @@ export function testConfig(overrides: { namespaces?: readonly string[] } = {}): 
     '  writesPerSecond: 100',
     '  burst: 100',
     'leaderElection:',
+    `  enabled: ${overrides.leaderElection ?? true}`,
     '  leaseDuration: 4s',
     '  renewDeadline: 3s',
     '  retryPeriod: 500ms',
