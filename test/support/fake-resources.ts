@@ -68,7 +68,10 @@ export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
     this.#failures.set(verb, queue);
   }
 
-  /** Makes applies wait (after they were recorded) until the hold is released. */
+  /**
+   * Makes applies wait (after they were recorded) until the hold is released, as a server that
+   * does not answer does. A held apply rejects with an AbortError when its signal aborts.
+   */
   holdApplies(): ApplyHold {
     let release = (): void => undefined;
     const hold = new Promise<void>((resolve) => (release = resolve));
@@ -123,7 +126,7 @@ export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
     const body = structuredClone(object) as Record<string, unknown>;
     const verb = options.subresource === 'status' ? 'applyStatus' : 'apply';
     this.calls.push({ verb, namespace, name, body, applyOptions: options });
-    if (this.#hold !== undefined) await this.#hold;
+    if (this.#hold !== undefined) await untilReleased(this.#hold, options.signal);
     this.#maybeFail(verb);
 
     const key = keyOf(namespace, name);
@@ -151,6 +154,21 @@ export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
     const code = this.#failures.get(verb)?.shift();
     if (code !== undefined) throw failure(code);
   }
+}
+
+/** Waits for `hold`; rejects with an AbortError as soon as `signal` aborts. */
+function untilReleased(hold: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return hold;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void =>
+      reject(new DOMException('This operation was aborted', 'AbortError'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void hold.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }
 
 function keyOf(namespace: string, name: string): string {
