@@ -46,7 +46,7 @@ const NO_CLIENT = undefined as unknown as KubeClient;
 export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
   readonly objects = new Map<string, CachedObjectStatus>();
   readonly calls: ResourceCall[] = [];
-  readonly #failures = new Map<ResourceVerb, number[]>();
+  readonly #failures = new Map<ResourceVerb, (number | Error)[]>();
   #hold: Promise<void> | undefined;
 
   constructor() {
@@ -61,10 +61,13 @@ export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
     );
   }
 
-  /** The next `count` calls of `verb` fail with a StatusError of `code`. */
-  fail(verb: ResourceVerb, code: number, count = 1): void {
+  /**
+   * The next `count` calls of `verb` fail: with a StatusError of `failure` when it is a code,
+   * with `failure` itself when it is an error (a timeout, a reset connection).
+   */
+  fail(verb: ResourceVerb, failure: number | Error, count = 1): void {
     const queue = this.#failures.get(verb) ?? [];
-    for (let i = 0; i < count; i++) queue.push(code);
+    for (let i = 0; i < count; i++) queue.push(failure);
     this.#failures.set(verb, queue);
   }
 
@@ -151,8 +154,9 @@ export class FakeStatusResources extends ResourceClient<CachedObjectStatus> {
   }
 
   #maybeFail(verb: ResourceVerb): void {
-    const code = this.#failures.get(verb)?.shift();
-    if (code !== undefined) throw failure(code);
+    const next = this.#failures.get(verb)?.shift();
+    if (next instanceof Error) throw next;
+    if (next !== undefined) throw failure(next);
   }
 }
 

@@ -521,6 +521,26 @@ void describe('StatusPublisher', () => {
       assert.equal(h.publisher.metrics.writes, 1);
     });
 
+    void it('retries a write whose request timed out', async (t) => {
+      const h = setup(t);
+      h.resources.fail(
+        'apply',
+        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+      );
+      h.publisher.start();
+
+      await published(h, 'tls');
+      assert.equal(h.publisher.metrics.failures, 1);
+      await advance(h.clock, 1000);
+
+      assert.deepEqual(h.resources.summary(), [
+        'apply apps/secret-tls',
+        'apply apps/secret-tls',
+        'applyStatus apps/secret-tls',
+      ]);
+      assert.equal(h.publisher.metrics.writes, 1);
+    });
+
     void it('retries a write that met a 409 Conflict at once', async (t) => {
       const h = setup(t);
       h.resources.fail('applyStatus', 409);
