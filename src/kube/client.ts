@@ -46,6 +46,7 @@ export class KubeClient {
   readonly #config: KubeConfig;
   readonly #options: KubeClientOptions;
   #agent: Promise<Agent> | undefined;
+  #closed = false;
 
   constructor(config: KubeConfig, options: KubeClientOptions = {}) {
     this.#config = config;
@@ -74,9 +75,18 @@ export class KubeClient {
     });
 
     const text = await response.body.text();
-    const body = parseJson(text);
     if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw statusErrorFrom(response.statusCode, body);
+      throw statusErrorFrom(response.statusCode, parseJson(text));
+    }
+    if (text === '') return undefined as T;
+
+    const body = parseJson(text);
+    if (body === undefined) {
+      // Never quote the body: it may hold an object's content.
+      const type = response.headers['content-type'] ?? 'no content type';
+      throw new Error(
+        `the server answered ${path} with ${text.length} bytes that are not JSON (${String(type)})`,
+      );
     }
     return body as T;
   }
@@ -120,8 +130,9 @@ export class KubeClient {
     }
   }
 
-  /** Closes every connection. Requests after this fail. */
+  /** Closes every connection. Requests after this fail. Idempotent. */
   async close(): Promise<void> {
+    this.#closed = true;
     const agent = this.#agent;
     this.#agent = undefined;
     if (agent !== undefined) await (await agent).close();
@@ -154,6 +165,7 @@ export class KubeClient {
   }
 
   #dispatcher(): Promise<Agent> {
+    if (this.#closed) return Promise.reject(new Error('the API client is closed'));
     this.#agent ??= this.#newAgent();
     return this.#agent;
   }

@@ -118,7 +118,11 @@ export class ResourceClient<T extends KubeObject> implements ListerWatcher<T> {
 
     for await (const value of stream) {
       const event = value as { type?: unknown; object?: unknown };
-      if (typeof event.type !== 'string' || typeof event.object !== 'object') {
+      if (
+        typeof event.type !== 'string' ||
+        typeof event.object !== 'object' ||
+        event.object === null
+      ) {
         throw new Error('malformed watch event: expected { type, object }');
       }
       yield event as WatchEvent<T>;

@@ -30,8 +30,7 @@ export function loadKubeConfig(
       return checked(kubeConfig, flag);
     }
     if (fromEnv !== undefined && fromEnv.length > 0) {
-      for (const path of fromEnv) kubeConfig.loadFromFile(path);
-      return checked(kubeConfig, `$KUBECONFIG (${fromEnv.join(':')})`);
+      return checked(mergeFiles(fromEnv), `$KUBECONFIG (${fromEnv.join(':')})`);
     }
     if (env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
       kubeConfig.loadFromCluster();
@@ -50,6 +49,40 @@ export function loadKubeConfig(
   throw new KubeConfigError(
     'no kubeconfig: pass --kubeconfig, set $KUBECONFIG, run in a cluster, or create ' + home,
   );
+}
+
+/**
+ * Merges kubeconfig files the way kubectl merges `$KUBECONFIG`: files that do not exist are
+ * skipped, the first file to name a cluster, user or context wins, and so does the first
+ * current context.
+ */
+function mergeFiles(paths: readonly string[]): KubeConfig {
+  const merged = { clusters: [] as Named[], users: [] as Named[], contexts: [] as Named[] };
+  let currentContext = '';
+
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const file = new KubeConfig();
+    file.loadFromFile(path);
+    addNew(merged.clusters, file.clusters);
+    addNew(merged.users, file.users);
+    addNew(merged.contexts, file.contexts);
+    currentContext ||= file.currentContext;
+  }
+
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({ ...merged, currentContext });
+  return kubeConfig;
+}
+
+interface Named {
+  readonly name: string;
+}
+
+function addNew(into: Named[], from: readonly Named[]): void {
+  for (const entry of from) {
+    if (!into.some((existing) => existing.name === entry.name)) into.push(entry);
+  }
 }
 
 function checked(

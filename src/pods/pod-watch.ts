@@ -4,7 +4,7 @@ import { Reflector, type ReflectorCounters, type ReflectorStore } from '../cache
 import type { BackoffOptions } from '../util/backoff.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
-import type { PodRegistry } from './registry.ts';
+import { type PodRegistry, podUID } from './registry.ts';
 
 /** Options of the Pod watch. */
 export interface PodWatchOptions {
@@ -101,8 +101,8 @@ class RegistrySink implements ReflectorStore<V1Pod> {
     const listed = new Set<string>();
     for (const pod of items) {
       this.#registry.register(pod);
-      const uid = pod.metadata?.uid;
-      if (typeof uid === 'string') listed.add(uid);
+      const uid = podUID(pod);
+      if (uid !== undefined) listed.add(uid);
     }
 
     // Pods deleted while the watch was down appear only as absent from the new list.
@@ -119,13 +119,13 @@ class RegistrySink implements ReflectorStore<V1Pod> {
 
   upsert(pod: V1Pod): void {
     this.#registry.register(pod);
-    const uid = pod.metadata?.uid;
-    if (typeof uid === 'string') this.#uids.add(uid);
+    const uid = podUID(pod);
+    if (uid !== undefined) this.#uids.add(uid);
   }
 
   remove(pod: V1Pod): void {
-    const uid = pod.metadata?.uid;
-    if (typeof uid !== 'string') return;
+    const uid = podUID(pod);
+    if (uid === undefined) return;
     this.#registry.unregister(uid);
     this.#uids.delete(uid);
   }

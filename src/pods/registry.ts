@@ -215,10 +215,17 @@ interface PodIdentity {
   readonly uid: string;
 }
 
-function identityOf(pod: V1Pod): PodIdentity | undefined {
-  const metadata = (pod as { metadata?: unknown }).metadata as
-    { namespace?: unknown; name?: unknown; uid?: unknown } | undefined;
-  const { namespace, name, uid } = metadata ?? {};
+/** The metadata of something that should be a Pod, if it has any. */
+function metadataOf(pod: unknown): Record<string, unknown> | undefined {
+  if (typeof pod !== 'object' || pod === null) return undefined;
+  const metadata = (pod as { metadata?: unknown }).metadata;
+  return typeof metadata === 'object' && metadata !== null
+    ? (metadata as Record<string, unknown>)
+    : undefined;
+}
+
+function identityOf(pod: unknown): PodIdentity | undefined {
+  const { namespace, name, uid } = metadataOf(pod) ?? {};
   if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string') {
     return undefined;
   }
@@ -226,8 +233,14 @@ function identityOf(pod: V1Pod): PodIdentity | undefined {
   return { namespace, name, uid };
 }
 
-function describePod(pod: V1Pod): { namespace: unknown; name: unknown } {
-  const metadata = (pod as { metadata?: { namespace?: unknown; name?: unknown } }).metadata;
+/** The uid of a Pod from the API, or undefined when it has none (a malformed object). */
+export function podUID(pod: unknown): string | undefined {
+  const uid = metadataOf(pod)?.uid;
+  return typeof uid === 'string' && uid !== '' ? uid : undefined;
+}
+
+function describePod(pod: unknown): { namespace: unknown; name: unknown } {
+  const metadata = metadataOf(pod);
   return { namespace: metadata?.namespace, name: metadata?.name };
 }
 

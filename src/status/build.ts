@@ -63,7 +63,8 @@ export function buildStatus(
         : { name: pod.name, uid, ...(pod.nodeName ? { node: pod.nodeName } : {}) },
     );
   }
-  pods.sort((a, b) => a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid));
+  // A plain code-unit order: the same on every replica, whatever its locale.
+  pods.sort((a, b) => compare(a.name, b.name) || compare(a.uid, b.uid));
 
   return {
     referenceCount: item.references.size,
@@ -119,4 +120,8 @@ function condition(
 /** RFC 3339 with second precision, as `metav1.Time` serialises. */
 export function isoTime(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -100,11 +100,7 @@ export class StatusPublisher {
   /** Schedules the resource of this object to be brought up to date. */
   markDirty(kind: CachedObjectKind, namespace: string, name: string): void {
     const key = keyOf(kind, namespace, name);
-    if (!this.#pending.has(key)) {
-      const last = this.#published.get(key)?.writtenAt;
-      const notBefore = last === undefined ? 0 : last + (this.#options.minWriteIntervalMs ?? 1000);
-      this.#pending.set(key, { kind, namespace, name, notBefore });
-    }
+    if (!this.#pending.has(key)) this.#pending.set(key, { kind, namespace, name, notBefore: 0 });
     this.metrics.pending = this.#pending.size;
     this.#wake?.();
   }
@@ -190,7 +186,7 @@ export class StatusPublisher {
 
       try {
         await this.#bucket.take(signal);
-        await this.#publish(next);
+        await this.#publish(next, signal);
         this.#failures.delete(keyOf(next.kind, next.namespace, next.name));
       } catch (err) {
         // A write that timed out is retried; only the publisher's own signal ends the loop.
@@ -204,7 +200,7 @@ export class StatusPublisher {
   #nextDue(): Pending | undefined {
     const now = this.#clock.now();
     for (const [key, pending] of this.#pending) {
-      if (this.#flushing || pending.notBefore <= now) {
+      if (this.#flushing || this.#dueAt(key, pending) <= now) {
         this.#pending.delete(key);
         this.metrics.pending = this.#pending.size;
         return pending;
@@ -215,10 +211,20 @@ export class StatusPublisher {
 
   #earliest(): number | undefined {
     let earliest: number | undefined;
-    for (const pending of this.#pending.values()) {
-      if (earliest === undefined || pending.notBefore < earliest) earliest = pending.notBefore;
+    for (const [key, pending] of this.#pending) {
+      const due = this.#dueAt(key, pending);
+      if (earliest === undefined || due < earliest) earliest = due;
     }
     return earliest;
+  }
+
+  /**
+   * When a pending resource may be written: after its retry delay, and at least the minimum
+   * interval after its last write, even if that write was still in flight when it was queued.
+   */
+  #dueAt(key: string, pending: Pending): number {
+    const last = this.#published.get(key)?.writtenAt ?? Number.NEGATIVE_INFINITY;
+    return Math.max(pending.notBefore, last + (this.#options.minWriteIntervalMs ?? 1000));
   }
 
   /** Waits for `markDirty`, a flush, the abort, or the time `until`. */
@@ -237,14 +243,14 @@ export class StatusPublisher {
     });
   }
 
-  async #publish(pending: Pending): Promise<void> {
+  async #publish(pending: Pending, signal: AbortSignal): Promise<void> {
     const { kind, namespace, name } = pending;
     const key = keyOf(kind, namespace, name);
     const item = this.#options.caches[kind].inspect(namespace, name);
     const resourceName = statusName(kind, name);
 
     if (item === undefined) {
-      await this.#delete(key, namespace, resourceName, kind, name);
+      await this.#delete(key, namespace, resourceName, kind, name, signal);
       return;
     }
 
@@ -260,19 +266,25 @@ export class StatusPublisher {
     const print = fingerprint(status);
     if (previous?.fingerprint === print) return;
 
-    if (previous === undefined) await this.#applyResource(kind, namespace, name);
-    await this.#applyStatus(kind, namespace, name, status);
+    if (previous === undefined) await this.#applyResource(kind, namespace, name, signal);
+    await this.#applyStatus(kind, namespace, name, status, signal);
     this.#published.set(key, { fingerprint: print, conditions: status.conditions, writtenAt: now });
     this.metrics.writes++;
     this.#logger.trace('Published status', { kind, namespace, name });
   }
 
   /** Creates the resource (or re-asserts its spec and label). */
-  async #applyResource(kind: CachedObjectKind, namespace: string, name: string): Promise<void> {
+  async #applyResource(
+    kind: CachedObjectKind,
+    namespace: string,
+    name: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const body = resourceBody(kind, namespace, name);
     await this.#options.resources.apply(namespace, statusName(kind, name), body, {
       fieldManager: FIELD_MANAGER,
       force: true,
+      signal,
     });
   }
 
@@ -281,6 +293,7 @@ export class StatusPublisher {
     namespace: string,
     name: string,
     status: CachedObjectStatus['status'],
+    signal: AbortSignal,
   ): Promise<void> {
     const resourceName = statusName(kind, name);
     const body = {
@@ -289,13 +302,13 @@ export class StatusPublisher {
       metadata: { name: resourceName, namespace },
       status: { ...status, observedAt: isoNow(this.#clock) },
     };
-    const options = { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' };
+    const options = { fieldManager: FIELD_MANAGER, force: true, subresource: 'status', signal };
     try {
       await this.#options.resources.apply(namespace, resourceName, body, options);
     } catch (err) {
       // The resource was deleted by someone else since it was created: create it again.
       if (!isNotFound(err)) throw err;
-      await this.#applyResource(kind, namespace, name);
+      await this.#applyResource(kind, namespace, name, signal);
       await this.#options.resources.apply(namespace, resourceName, body, options);
     }
   }
@@ -306,9 +319,10 @@ export class StatusPublisher {
     resourceName: string,
     kind: CachedObjectKind,
     name: string,
+    signal: AbortSignal,
   ): Promise<void> {
     try {
-      await this.#options.resources.delete(namespace, resourceName);
+      await this.#options.resources.delete(namespace, resourceName, { signal });
       this.metrics.deletes++;
       this.#logger.debug('Deleted status of an object that left the cache', {
         kind,
@@ -361,11 +375,18 @@ function keyOf(kind: CachedObjectKind, namespace: string, name: string): string 
   return `${kind}/${namespace}/${name}`;
 }
 
-/** The status without fields that change on every write. */
+/**
+ * The status without fields that change on every write, as JSON with sorted keys: the server
+ * returns keys in its own order, and an adopted status must compare equal to a built one.
+ */
 function fingerprint(status: CachedObjectStatus['status']): string {
   if (status === undefined) return '';
   const { observedAt: _observedAt, lastAccessTime: _lastAccess, ...rest } = status;
-  return JSON.stringify(rest);
+  return JSON.stringify(rest, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
 }
 
 function isoNow(clock: Clock): string {
