@@ -26,6 +26,16 @@ export interface OperatorResult {
   /** The configured sustained write rate, which bounds the time above. */
   readonly writesPerSecond: number;
   readonly writesAtPublished: number | undefined;
+  /** From the process start until the publisher had nothing pending. */
+  readonly drainedMs: number | undefined;
+  /**
+   * Writes after everything was published and before the idle window, which starts once the
+   * first volume-sync re-read (60 s after start) is over: reads that timed out while the cache
+   * was starting are retried then, and what they find (an immutable object) is published.
+   */
+  readonly lateWrites: number | undefined;
+  /** Reads of the operator's caches by result, summed over both kinds, before the idle window. */
+  readonly gets: Record<string, number> | undefined;
   readonly idleSeconds: number;
   /** Status writes per second while nothing changed (expected 0). */
   readonly idleWritesPerSecond: number | undefined;
@@ -37,6 +47,9 @@ export interface OperatorResult {
 const PUBLISH_TIMEOUT_MS = 300_000;
 const POLL_MS = 1_000;
 const WRITES_PER_SECOND = 20;
+/** The operator's default volume sync period, plus a margin for the re-reads to finish. */
+const FIRST_RESYNC_DONE_MS = 65_000;
+const GET_RESULTS = ['hit', 'notFound', 'syncTimeout', 'notRegistered'] as const;
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -76,6 +89,9 @@ export async function runOperator(context: BenchContext): Promise<OperatorResult
     publishedMs: undefined as number | undefined,
     writesPerSecond: WRITES_PER_SECOND,
     writesAtPublished: undefined as number | undefined,
+    drainedMs: undefined as number | undefined,
+    lateWrites: undefined as number | undefined,
+    gets: undefined as Record<string, number> | undefined,
     idleSeconds: context.options.operatorIdleSeconds,
     idleWritesPerSecond: undefined as number | undefined,
     peakRssBytes: undefined as number | undefined,
@@ -99,8 +115,14 @@ export async function runOperator(context: BenchContext): Promise<OperatorResult
 
     const pid = operator.child.pid ?? -1;
     result.connections = await connectionsTo(pid, context.apiServerPort);
+    result.writesAtPublished = await operator.metric('objectcache_status_writes_total');
+    result.drainedMs = await waitForDrain(context, operator, startedAt + PUBLISH_TIMEOUT_MS);
+    const idleFrom = startedAt + FIRST_RESYNC_DONE_MS;
+    if (performance.now() < idleFrom) await pause(idleFrom - performance.now(), context.signal);
+
+    result.gets = await getsByResult(operator);
     const writesBefore = await operator.metric('objectcache_status_writes_total');
-    result.writesAtPublished = writesBefore;
+    result.lateWrites = writesBefore - result.writesAtPublished;
     await pause(result.idleSeconds * 1000, context.signal);
     const writesAfter = await operator.metric('objectcache_status_writes_total');
     result.idleWritesPerSecond = (writesAfter - writesBefore) / result.idleSeconds;
@@ -114,6 +136,36 @@ export async function runOperator(context: BenchContext): Promise<OperatorResult
     if (code !== 0) await operator.dispose();
   }
   return result;
+}
+
+/** Waits until the publisher has nothing pending; returns the time since start, if it did. */
+async function waitForDrain(
+  context: BenchContext,
+  operator: OperatorProcess,
+  deadline: number,
+): Promise<number | undefined> {
+  const startedAt = deadline - PUBLISH_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if ((await operator.metric('objectcache_status_pending')) === 0) {
+      return performance.now() - startedAt;
+    }
+    await pause(POLL_MS, context.signal);
+  }
+  return undefined;
+}
+
+/** The operator's cache reads by result, summed over both kinds. */
+async function getsByResult(operator: OperatorProcess): Promise<Record<string, number>> {
+  const gets: Record<string, number> = {};
+  for (const result of GET_RESULTS) {
+    gets[result] = 0;
+    for (const kind of ['Secret', 'ConfigMap']) {
+      gets[result] += await operator.metric(
+        `objectcache_cache_gets_total{kind="${kind}",result="${result}"}`,
+      );
+    }
+  }
+  return gets;
 }
 
 /** Counts the resources that agree with the truth: synced, found as expected, right count. */

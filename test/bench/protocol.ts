@@ -68,8 +68,17 @@ export interface OpenAnswer {
 /** Answer to `memory`. */
 export interface MemoryAnswer {
   readonly heapBytes: number;
-  /** TypeScript only: memory of buffers outside the V8 heap (`external`). */
+  /** TypeScript only: memory of objects outside the V8 heap (`external`). */
   readonly externalBytes?: number;
+  /**
+   * Memory the runtime holds for the heap, used or not: V8's `heapTotal`; Go's `HeapInuse`
+   * (spans in use, fragmentation included) plus `StackInuse`.
+   */
+  readonly heapHeldBytes: number;
+  /** TypeScript only: memory of ArrayBuffers and Buffers (`arrayBuffers`). */
+  readonly arrayBuffersBytes?: number;
+  /** Go only: memory of goroutine stacks (`StackInuse`). */
+  readonly stackBytes?: number;
 }
 
 /** When a runner first served a new resourceVersion of a tracked object. */

@@ -127,6 +127,18 @@ const COLD_START_ROWS: readonly Row[] = [
         : perItem((s.coldStart.heapAfterBytes - s.coldStart.heapBaselineBytes) / KIB, items(s)),
     digits: 2,
   },
+  {
+    figure: 'Heap held by the runtime, growth per object (KiB)',
+    pick: (s) =>
+      s.coldStart === undefined
+        ? undefined
+        : perItem(
+            (s.coldStart.memoryAfter.heapHeldBytes - s.coldStart.memoryBaseline.heapHeldBytes) /
+              KIB,
+            items(s),
+          ),
+    digits: 2,
+  },
 ];
 
 const IDLE_ROWS: readonly Row[] = [
@@ -325,6 +337,13 @@ const VARIANT_ROWS: readonly Row[] = rowsNamed(
   ],
 );
 
+function readsTimedOut(operator: OperatorResult): string {
+  const gets = operator.gets;
+  if (gets === undefined) return '–';
+  const total = Object.values(gets).reduce((sum, value) => sum + value, 0);
+  return `${format(gets.syncTimeout, 0)} of ${format(total, 0)}`;
+}
+
 function operatorTable(operator: OperatorResult): string {
   const rows: [string, string][] = [
     ['Objects to publish (truth)', format(operator.expected, 0)],
@@ -335,6 +354,9 @@ function operatorTable(operator: OperatorResult): string {
       format(operator.expected / operator.writesPerSecond, 1),
     ],
     ['Status writes until then', format(operator.writesAtPublished, 0)],
+    ['Time until nothing was pending (s)', format(perItem(operator.drainedMs, 1000), 1)],
+    ['Writes after that, up to the end of the first volume sync', format(operator.lateWrites, 0)],
+    ['Reads that timed out waiting for sync (of all reads)', readsTimedOut(operator)],
     [
       `Status writes per second while idle (${operator.idleSeconds} s)`,
       format(operator.idleWritesPerSecond, 2),
@@ -455,6 +477,20 @@ export function derivedNotes(sessions: readonly SessionResult[]): string[] {
         `${format(connections('ts-http2'), 0)}. RSS growth per object: ` +
         `${format(ts / KIB, 1)} KiB over HTTP/1.1, ${format(h2 / KIB, 1)} KiB over HTTP/2, so a ` +
         `connection per watch costs about ${format((ts - h2) / KIB, 1)} KiB of RSS.`,
+    );
+  }
+  const opened = (runner: string): number | undefined =>
+    figure(sessions, runner, (s) => s.coldStart?.requests.watchesOpened);
+  const tsOpened = opened('ts');
+  const goOpened = opened('go');
+  const objects = figure(sessions, 'ts', (s) => s.coldStart?.items);
+  if (tsOpened !== undefined && goOpened !== undefined && tsOpened < goOpened) {
+    notes.push(
+      `For ${format(objects, 0)} objects the TypeScript cache opened ${format(tsOpened, 0)} ` +
+        `watches and the kubelet ${format(goOpened, 0)}: an object found immutable at its ` +
+        'first read gets no watch in TypeScript (the read comes right after the list), while ' +
+        "the kubelet's first request is already the watch that carries the list; it closes " +
+        'it at that read.',
     );
   }
   const goLists = figure(sessions, 'go', (s) => s.coldStart?.requests.lists);

@@ -10,7 +10,7 @@ import { type ChurnResult, runChurn } from './churn.ts';
 import { type BenchContext, pause } from './context.ts';
 import { connectionsTo, processMemory } from './proc.ts';
 import { type PropagationResult, runPropagation } from './propagation.ts';
-import type { OpenAnswer } from './protocol.ts';
+import type { MemoryAnswer, OpenAnswer } from './protocol.ts';
 import { RunnerProcess, type RunnerSpec } from './runner-process.ts';
 
 /** What a session runs besides the cold start and the idle window. */
@@ -42,8 +42,10 @@ export interface ColdStartResult {
   readonly heapBaselineBytes: number;
   /** Heap with every object synced, after the idle window. */
   readonly heapAfterBytes: number;
-  /** TypeScript only: memory outside the V8 heap, after the idle window. */
-  readonly externalAfterBytes: number | undefined;
+  /** Everything the runner reported of its memory before the caches opened. */
+  readonly memoryBaseline: MemoryAnswer;
+  /** The same after the idle window. */
+  readonly memoryAfter: MemoryAnswer;
   readonly rssBaselineBytes: number;
   readonly rssAfterBytes: number;
   /** Peak RSS up to the end of the idle window. */
@@ -174,7 +176,8 @@ async function coldStartAndIdle(
     connections: await connectionsTo(runner.pid, context.apiServerPort),
     heapBaselineBytes: heapBaseline.heapBytes,
     heapAfterBytes: heapAfter.heapBytes,
-    externalAfterBytes: heapAfter.externalBytes,
+    memoryBaseline: heapBaseline,
+    memoryAfter: heapAfter,
     rssBaselineBytes: rssBaseline.rssBytes,
     rssAfterBytes: rssAfter.rssBytes,
     peakRssBytes: rssAfter.peakRssBytes,

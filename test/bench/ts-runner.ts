@@ -164,7 +164,12 @@ function memory(): MemoryAnswer {
   gc();
   gc();
   const usage = process.memoryUsage();
-  return { heapBytes: usage.heapUsed, externalBytes: usage.external };
+  return {
+    heapBytes: usage.heapUsed,
+    externalBytes: usage.external,
+    heapHeldBytes: usage.heapTotal,
+    arrayBuffersBytes: usage.arrayBuffers,
+  };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

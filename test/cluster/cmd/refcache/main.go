@@ -140,7 +140,7 @@ func (r *runner) handle(cmd command) (map[string]any, error) {
 	case "open":
 		return r.open(timeout)
 	case "memory":
-		return map[string]any{"heapBytes": heapBytes()}, nil
+		return memory(), nil
 	case "track":
 		return nil, r.tracker.track(cmd.Kind, cmd.Namespace, cmd.Name, cmd.ResourceVersion)
 	case "tracked":
@@ -154,11 +154,26 @@ func (r *runner) handle(cmd command) (map[string]any, error) {
 
 // heapBytes is the live heap after two full collections.
 func heapBytes() uint64 {
+	return memoryStats().HeapAlloc
+}
+
+// memory is the answer to "memory": the live heap, and what the runtime holds for the heap
+// (in-use spans, fragmentation included) and for goroutine stacks.
+func memory() map[string]any {
+	stats := memoryStats()
+	return map[string]any{
+		"heapBytes":     stats.HeapAlloc,
+		"heapHeldBytes": stats.HeapInuse + stats.StackInuse,
+		"stackBytes":    stats.StackInuse,
+	}
+}
+
+func memoryStats() runtime.MemStats {
 	runtime.GC()
 	runtime.GC()
 	var stats runtime.MemStats
 	runtime.ReadMemStats(&stats)
-	return stats.HeapAlloc
+	return stats
 }
 
 // nowMs is the wall clock in milliseconds since the epoch, with sub-millisecond precision, so
