@@ -389,6 +389,9 @@ export function renderMarkdown(report: BenchReport): string {
       .map(([key, value]) => `${key}=${String(value)}`)
       .join(', ')}.`,
     '',
+    ...(Number(report.options.repeat) > 1
+      ? [`Each figure is the median over ${String(report.options.repeat)} repeats.`, '']
+      : []),
     '## 1. Cold start',
     '',
     pairTable(sessions, COLD_START_ROWS, 'go', 'ts'),
