@@ -110,6 +110,15 @@ export const configSchema: SchemaObject = {
       renewDeadline: duration('10s', 'How long the leader tries to renew before it steps down.'),
       retryPeriod: duration('2s', 'How often candidates try to acquire or renew.'),
     }),
+    client: section('How the operator talks to the API server.', {
+      http2: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Multiplex every request and watch over a few HTTP/2 connections; false holds one ' +
+          'HTTP/1.1 connection per watch.',
+      },
+    }),
     server: section('The HTTP server for /healthz, /readyz and /metrics.', {
       port: {
         type: 'integer',

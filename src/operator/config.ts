@@ -67,6 +67,13 @@ export interface OperatorConfig {
     /** Default 2s. */
     readonly retryPeriodMs: number;
   };
+  readonly client: {
+    /**
+     * Multiplex requests and watches over HTTP/2 (a few connections in all) instead of one
+     * HTTP/1.1 connection per watch. Default true.
+     */
+    readonly http2: boolean;
+  };
   readonly server: {
     /** Port of /healthz, /readyz and /metrics; 0 picks a free port. Default 8080. */
     readonly port: number;
@@ -237,6 +244,7 @@ interface RawConfig {
     renewDeadline: string;
     retryPeriod: string;
   };
+  client: { http2: boolean };
   server: { port: number; host?: string };
   logLevel: LogLevel;
 }
@@ -334,6 +342,7 @@ function toOperatorConfig(raw: RawConfig, namespace: string): OperatorConfig {
       renewDeadlineMs: ms(raw.leaderElection.renewDeadline),
       retryPeriodMs: ms(raw.leaderElection.retryPeriod),
     },
+    client: { http2: raw.client.http2 },
     server: { port: raw.server.port, host: raw.server.host },
     logLevel: raw.logLevel,
   };

@@ -58,7 +58,7 @@ export class Operator {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
-    this.#client = new KubeClient(options.kubeConfig);
+    this.#client = new KubeClient(options.kubeConfig, { http2: options.config.client.http2 });
   }
 
   /** Ready once the Pod watch has synced while leading, or at once while following. */

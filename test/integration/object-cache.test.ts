@@ -40,8 +40,9 @@ function fixture<T extends KubeObject>(
   kubeConfig: KubeConfig,
   adapter: KindAdapter<T>,
   options: Partial<ObjectCacheOptions<T>> = {},
+  http2 = false,
 ): Fixture<T> {
-  const client = new KubeClient(kubeConfig);
+  const client = new KubeClient(kubeConfig, { http2 });
   const api = new ResourceClient<T>(client, adapter.resource, 0);
   const source = new GatedSource<T>(api);
   const cache = new ObjectCache<T>({
@@ -181,34 +182,37 @@ describe('object cache on a real API server', () => {
     assert.equal(cache.inspect(namespace, 'idle')?.reflector, 'Running');
   });
 
-  it('keeps watching across an API server restart and sees a change made after it', async (t) => {
-    const plane = await startDedicatedControlPlane(t);
-    const kubeConfig = loadKubeConfig(plane.kubeconfigPath);
-    const { api, cache } = fixture(t, kubeConfig, secretAdapter());
-    const namespace = 'default';
-    const created = await api.create(namespace, secret(namespace, 'survivor', { v: '1' }));
-    cache.addReference(namespace, 'survivor', 'pod-1');
-    await cache.get(namespace, 'survivor');
+  for (const http2 of [false, true]) {
+    const protocol = http2 ? 'HTTP/2' : 'HTTP/1.1';
+    it(`survives an API server restart over ${protocol} and sees a later change`, async (t) => {
+      const plane = await startDedicatedControlPlane(t);
+      const kubeConfig = loadKubeConfig(plane.kubeconfigPath);
+      const { api, cache } = fixture(t, kubeConfig, secretAdapter(), {}, http2);
+      const namespace = 'default';
+      const created = await api.create(namespace, secret(namespace, 'survivor', { v: '1' }));
+      cache.addReference(namespace, 'survivor', 'pod-1');
+      await cache.get(namespace, 'survivor');
 
-    await plane.stopApiServer();
-    await plane.startApiServer();
-    const updated = await api.replace(namespace, 'survivor', {
-      ...created,
-      data: { v: Buffer.from('2').toString('base64') },
+      await plane.stopApiServer();
+      await plane.startApiServer();
+      const updated = await api.replace(namespace, 'survivor', {
+        ...created,
+        data: { v: Buffer.from('2').toString('base64') },
+      });
+
+      const wanted = updated.metadata?.resourceVersion;
+      await eventually(
+        'the change made after the restart',
+        async () =>
+          (await cache.get(namespace, 'survivor')).metadata?.resourceVersion === wanted
+            ? true
+            : undefined,
+        60_000,
+      );
+      assert.ok(cache.metrics().watchRestarts >= 1, 'the watch was re-established');
+      assert.equal(cache.inspect(namespace, 'survivor')?.reflector, 'Running');
     });
-
-    const wanted = updated.metadata?.resourceVersion;
-    await eventually(
-      'the change made after the restart',
-      async () =>
-        (await cache.get(namespace, 'survivor')).metadata?.resourceVersion === wanted
-          ? true
-          : undefined,
-      60_000,
-    );
-    assert.ok(cache.metrics().watchRestarts >= 1, 'the watch was re-established');
-    assert.equal(cache.inspect(namespace, 'survivor')?.reflector, 'Running');
-  });
+  }
 
   it('lists again after 410 Gone and loses no change', async (t) => {
     // Without the watch cache, watches are served by etcd, so a compacted resourceVersion is
@@ -273,6 +277,24 @@ describe('object cache on a real API server', () => {
     assert.ok(before >= 3, `a connection per watch, found ${before}`);
     assert.ok(after <= before, `${after} connections after reconnects, ${before} before`);
     assert.equal(cache.metrics().lists, 3, 'reconnects resume without a list');
+  });
+
+  it('multiplexes every watch over one HTTP/2 connection', async (t) => {
+    const namespace = await createTestNamespace(t);
+    const { api, source, cache } = fixture(t, adminKubeConfig(), secretAdapter(), {}, true);
+    const port = Number(new URL(sharedControlPlane().server).port);
+    // Other clients of this process (the namespace helper's) hold connections of their own.
+    const others = await connectionsTo(port);
+    const names = Array.from({ length: 20 }, (_, i) => `many-${i}`);
+    for (const name of names) {
+      await api.create(namespace, secret(namespace, name));
+      cache.addReference(namespace, name, 'pod-1');
+    }
+    for (const name of names) await cache.get(namespace, name);
+    await eventually('twenty open watches', () => (source.openWatches === 20 ? true : undefined));
+
+    const ours = (await connectionsTo(port)) - others;
+    assert.ok(ours <= 1, `${ours} connections for twenty watches`);
   });
 
   it('never writes a Secret value to the logs, even at trace level', async (t) => {

@@ -34,6 +34,7 @@ const DEFAULTS: OperatorConfig = {
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2000,
   },
+  client: { http2: true },
   server: { port: 8080, host: undefined },
   logLevel: 'info',
 };
@@ -120,6 +121,8 @@ void describe('parseConfig', () => {
       '  leaseDuration: 30s',
       '  renewDeadline: 20s',
       '  retryPeriod: 5s',
+      'client:',
+      '  http2: false',
       'server:',
       '  port: 9090',
       '  host: 127.0.0.1',
@@ -144,6 +147,7 @@ void describe('parseConfig', () => {
         renewDeadlineMs: 20_000,
         retryPeriodMs: 5000,
       },
+      client: { http2: false },
       server: { port: 9090, host: '127.0.0.1' },
       logLevel: 'debug',
     } satisfies OperatorConfig);
