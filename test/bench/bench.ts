@@ -51,10 +51,17 @@ const TS: RunnerSpec = {
   implementation: 'ts',
   mode: 'perObject',
   keepContent: true,
+  http2: true,
 };
 const VARIANTS: readonly RunnerSpec[] = [
-  { key: 'ts-default', label: 'TS, content dropped', implementation: 'ts', mode: 'perObject' },
-  { ...TS, key: 'ts-http2', label: 'TS, HTTP/2', http2: true },
+  {
+    key: 'ts-default',
+    label: 'TS, content dropped',
+    implementation: 'ts',
+    mode: 'perObject',
+    http2: true,
+  },
+  { ...TS, key: 'ts-http1', label: 'TS, HTTP/1.1', http2: false },
 ];
 const INFORMERS: readonly RunnerSpec[] = [
   { key: 'go-informer', label: 'Go informer', implementation: 'go', mode: 'informer' },

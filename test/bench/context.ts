@@ -21,7 +21,7 @@ export interface BenchOptions {
   readonly idleSeconds: number;
   /** Idle window of the operator, to count status writes. Default 30 s. */
   readonly operatorIdleSeconds: number;
-  /** Run the HTTP/2 and content-dropping variants of the TypeScript cache. Default true. */
+  /** Run the HTTP/1.1 and content-dropping variants of the TypeScript cache. Default true. */
   readonly variants: boolean;
   /** Run the informer alternative. Default true. */
   readonly informer: boolean;

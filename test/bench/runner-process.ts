@@ -27,7 +27,7 @@ const STOP_GRACE_MS = 10_000;
 
 /** Which implementation a runner runs, and how it is configured. */
 export interface RunnerSpec {
-  /** Stable key in reports, e.g. `go`, `ts`, `ts-http2`. */
+  /** Stable key in reports, e.g. `go`, `ts`, `ts-http1`. */
   readonly key: string;
   /** Shown in tables. */
   readonly label: string;
