@@ -73,6 +73,11 @@ export const configSchema: SchemaObject = {
         description: 'Most Pods listed in status.pods; the reference count stays exact.',
       },
       minWriteInterval: duration('1s', 'Least time between two writes of the same resource.'),
+      resyncPeriod: duration(
+        '10m',
+        'How often resources are listed and compared with the cache, so that resources deleted ' +
+          'or edited by hand are repaired.',
+      ),
       writesPerSecond: {
         type: 'number',
         exclusiveMinimum: 0,

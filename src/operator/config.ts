@@ -48,6 +48,8 @@ export interface OperatorConfig {
     readonly maxPods: number;
     /** Least time between two writes of the same resource. Default 1s. */
     readonly minWriteIntervalMs: number;
+    /** How often resources are listed and repaired where they differ. Default 10m. */
+    readonly resyncPeriodMs: number;
     /** Sustained writes per second over all resources. Default 20. */
     readonly writesPerSecond: number;
     /** Writes allowed at once above the sustained rate. Default 40. */
@@ -235,7 +237,13 @@ interface RawConfig {
     syncTimeout: string;
   };
   access: { volumeSyncPeriod: string };
-  status: { maxPods: number; minWriteInterval: string; writesPerSecond: number; burst: number };
+  status: {
+    maxPods: number;
+    minWriteInterval: string;
+    resyncPeriod: string;
+    writesPerSecond: number;
+    burst: number;
+  };
   leaderElection: {
     enabled: boolean;
     namespace?: string;
@@ -331,6 +339,7 @@ function toOperatorConfig(raw: RawConfig, namespace: string): OperatorConfig {
     status: {
       maxPods: raw.status.maxPods,
       minWriteIntervalMs: ms(raw.status.minWriteInterval),
+      resyncPeriodMs: ms(raw.status.resyncPeriod),
       writesPerSecond: raw.status.writesPerSecond,
       burst: raw.status.burst,
     },

@@ -208,16 +208,31 @@ export class Operator {
     this.#logger.info('Pod watch synced', { pods: leading.registry.size });
 
     // Resources left by an earlier leader are reconciled before the first write: kept ones are
-    // rewritten, stale ones deleted. The cache keeps collecting changes meanwhile.
+    // rewritten where they differ, stale ones deleted. The cache keeps collecting changes
+    // meanwhile. Later resyncs repair resources deleted or edited by hand.
+    await this.#resync(leading);
+    if (signal.aborted) return;
+    leading.publisher.start();
+
+    while (!signal.aborted) {
+      await sleep(this.#clock, this.#options.config.status.resyncPeriodMs, signal).catch(
+        () => undefined,
+      );
+      if (!signal.aborted) await this.#resync(leading);
+    }
+  }
+
+  /** Resyncs the publisher, retrying with backoff until it succeeds or leading ends. */
+  async #resync(leading: Leading): Promise<void> {
+    const { signal } = leading.controller;
     const backoff = new Backoff(this.#clock, { initialMs: 1000, maxMs: 60_000 });
     while (!signal.aborted) {
       try {
         await leading.publisher.resync(this.#options.config.namespaces, signal);
-        leading.publisher.start();
         return;
       } catch (err) {
         if (signal.aborted) return;
-        this.#logger.warn('Failed to list existing CachedObjectStatus resources, will retry', {
+        this.#logger.warn('Failed to list CachedObjectStatus resources, will retry', {
           err: describeError(err),
         });
         await sleep(this.#clock, backoff.next(), signal).catch(() => undefined);

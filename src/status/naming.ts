@@ -28,10 +28,12 @@ export function isDnsSubdomain(value: string): boolean {
 /**
  * The name of the `CachedObjectStatus` for the object `objectName` of `kind`:
  * `secret-<objectName>` or `configmap-<objectName>` when that is a valid name. Otherwise (the
- * object's name is longer than 243 characters, or not a DNS subdomain at all) a valid prefix of
- * it, cut to leave room, then `-` and the first 10 hex digits of the SHA-256 of the kind and the
- * full name. The result is always a valid DNS-1123 subdomain, the same for the same input, and
- * for distinct objects distinct except by a deliberately crafted 40-bit hash collision.
+ * object's name is longer than 243 characters, or not a DNS subdomain at all)
+ * `secret.<prefix>-<hash>`: a valid prefix of the name, cut to leave room, then the first 10 hex
+ * digits of the SHA-256 of the kind and the full name. The `.` after the kind keeps the two forms
+ * apart: no readable name has it there, so an object can never take the name of another whose
+ * name was shortened. The result is always a valid DNS-1123 subdomain, the same for the same
+ * input, and distinct for distinct objects except by a 40-bit hash collision.
  */
 export function statusName(kind: CachedObjectKind, objectName: string): string {
   const readable = `${kind.toLowerCase()}-${objectName}`;
@@ -39,9 +41,11 @@ export function statusName(kind: CachedObjectKind, objectName: string): string {
     return readable;
   }
 
-  const suffix = `-${shortHash(kind, objectName)}`;
-  const prefix = trimEnd(sanitize(readable).slice(0, MAX_NAME_LENGTH - suffix.length));
-  return `${prefix}${suffix}`;
+  const head = `${kind.toLowerCase()}.`;
+  const hash = shortHash(kind, objectName);
+  const room = MAX_NAME_LENGTH - head.length - hash.length - 1;
+  const body = trimEnd(sanitize(objectName).slice(0, room));
+  return body === '' ? `${head}${hash}` : `${head}${body}-${hash}`;
 }
 
 function shortHash(kind: CachedObjectKind, objectName: string): string {

@@ -1,4 +1,4 @@
-import { isConflict, isNotFound } from '../apimachinery/errors.ts';
+import { isConflict, isNotFound, StatusError } from '../apimachinery/errors.ts';
 import type { CacheItemSnapshot } from '../cache/object-cache.ts';
 import type { ResourceClient } from '../kube/resource.ts';
 import { Backoff } from '../util/backoff.ts';
@@ -111,19 +111,28 @@ export class StatusPublisher {
    * `namespaces` empty means all namespaces.
    */
   async resync(namespaces: readonly string[], signal?: AbortSignal): Promise<void> {
-    for (const [kind, cache] of Object.entries(this.#options.caches)) {
-      for (const item of cache.snapshot()) {
-        this.markDirty(kind as CachedObjectKind, item.namespace, item.name);
-      }
-    }
-
+    const listed = new Set<string>();
     for (const namespace of namespaces.length === 0 ? [''] : namespaces) {
       const owned = await this.#options.resources.list({
         namespace,
         labelSelector: MANAGED_BY_SELECTOR,
         signal: signal ?? new AbortController().signal,
       });
-      for (const resource of owned.items) this.#adopt(resource);
+      for (const resource of owned.items) {
+        const key = await this.#adopt(resource, signal);
+        if (key !== undefined) listed.add(key);
+      }
+    }
+
+    // A resource written before but absent now was deleted by hand (or with its CRD): forget
+    // it, so that it is created again.
+    for (const key of this.#published.keys()) {
+      if (!listed.has(key)) this.#published.delete(key);
+    }
+    for (const [kind, cache] of Object.entries(this.#options.caches)) {
+      for (const item of cache.snapshot()) {
+        this.markDirty(kind as CachedObjectKind, item.namespace, item.name);
+      }
     }
   }
 
@@ -154,25 +163,44 @@ export class StatusPublisher {
   }
 
   /** Remembers a resource found on the server, and schedules it. */
-  #adopt(resource: CachedObjectStatus): void {
+  /**
+   * Takes the state of a resource found on the server as the one last written, and returns its
+   * key. A resource of the operator's that cannot be one it would write (a malformed spec, or a
+   * name that does not match its spec) is deleted.
+   */
+  async #adopt(
+    resource: CachedObjectStatus,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
     const namespace = resource.metadata.namespace ?? '';
-    const { kind, name } = resource.spec ?? {};
-    if ((kind !== 'Secret' && kind !== 'ConfigMap') || typeof name !== 'string') {
-      this.#logger.warn('Skipping malformed CachedObjectStatus', {
+    const resourceName = resource.metadata.name ?? '';
+    const { kind, name } = (resource.spec ?? {}) as Partial<CachedObjectStatus['spec']>;
+    if (
+      (kind !== 'Secret' && kind !== 'ConfigMap') ||
+      typeof name !== 'string' ||
+      statusName(kind, name) !== resourceName
+    ) {
+      this.#logger.warn('Deleting a CachedObjectStatus that does not match its spec', {
         namespace,
-        name: resource.metadata.name,
+        name: resourceName,
       });
-      return;
+      await this.#options.resources
+        .delete(namespace, resourceName, { signal })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+      return undefined;
     }
 
     const key = keyOf(kind, namespace, name);
-    if (statusName(kind, name) !== resource.metadata.name) return;
     this.#published.set(key, {
       fingerprint: fingerprint(resource.status),
       conditions: resource.status?.conditions,
       writtenAt: Number.NEGATIVE_INFINITY,
     });
+    // Rewritten if the cache says otherwise, deleted if the object is no longer cached.
     this.markDirty(kind, namespace, name);
+    return key;
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
@@ -185,7 +213,6 @@ export class StatusPublisher {
       }
 
       try {
-        await this.#bucket.take(signal);
         await this.#publish(next, signal);
         this.#failures.delete(keyOf(next.kind, next.namespace, next.name));
       } catch (err) {
@@ -250,6 +277,7 @@ export class StatusPublisher {
     const resourceName = statusName(kind, name);
 
     if (item === undefined) {
+      await this.#bucket.take(signal);
       await this.#delete(key, namespace, resourceName, kind, name, signal);
       return;
     }
@@ -266,6 +294,8 @@ export class StatusPublisher {
     const print = fingerprint(status);
     if (previous?.fingerprint === print) return;
 
+    // Only a real write spends from the rate limit: comparing costs nothing.
+    await this.#bucket.take(signal);
     if (previous === undefined) await this.#applyResource(kind, namespace, name, signal);
     await this.#applyStatus(kind, namespace, name, status, signal);
     this.#published.set(key, { fingerprint: print, conditions: status.conditions, writtenAt: now });
@@ -343,6 +373,19 @@ export class StatusPublisher {
       this.#failures.set(key, backoff);
     }
 
+    if (isInvalid(err)) {
+      // The server refuses this write for good (e.g. a referenced name longer than any object
+      // name can be): retrying cannot help. The next change of the item tries again.
+      this.metrics.failures++;
+      this.#logger.warn('The API server refused a status; not retrying', {
+        kind: pending.kind,
+        namespace: pending.namespace,
+        name: pending.name,
+        err: describeError(err),
+      });
+      return;
+    }
+
     if (this.#flushing) {
       // A flush tries each resource once: the next leader rewrites what is left.
       this.metrics.failures++;
@@ -369,6 +412,11 @@ export class StatusPublisher {
       this.metrics.pending = this.#pending.size;
     }
   }
+}
+
+/** 400 Bad Request or 422 Invalid: the write itself is wrong, not the moment. */
+function isInvalid(err: unknown): boolean {
+  return err instanceof StatusError && (err.code === 400 || err.code === 422);
 }
 
 function keyOf(kind: CachedObjectKind, namespace: string, name: string): string {

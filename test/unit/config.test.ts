@@ -25,7 +25,13 @@ const DEFAULTS: OperatorConfig = {
     syncTimeoutMs: 1000,
   },
   access: { volumeSyncPeriodMs: 60_000 },
-  status: { maxPods: 20, minWriteIntervalMs: 1000, writesPerSecond: 20, burst: 40 },
+  status: {
+    maxPods: 20,
+    minWriteIntervalMs: 1000,
+    resyncPeriodMs: 600_000,
+    writesPerSecond: 20,
+    burst: 40,
+  },
   leaderElection: {
     enabled: true,
     namespace: 'operator-ns',
@@ -112,6 +118,7 @@ void describe('parseConfig', () => {
       'status:',
       '  maxPods: 100',
       '  minWriteInterval: 500ms',
+      '  resyncPeriod: 2m',
       '  writesPerSecond: 2.5',
       '  burst: 5',
       'leaderElection:',
@@ -138,7 +145,13 @@ void describe('parseConfig', () => {
         syncTimeoutMs: 2000,
       },
       access: { volumeSyncPeriodMs: 90_000 },
-      status: { maxPods: 100, minWriteIntervalMs: 500, writesPerSecond: 2.5, burst: 5 },
+      status: {
+        maxPods: 100,
+        minWriteIntervalMs: 500,
+        resyncPeriodMs: 120_000,
+        writesPerSecond: 2.5,
+        burst: 5,
+      },
       leaderElection: {
         enabled: false,
         namespace: 'elsewhere',

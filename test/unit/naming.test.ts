@@ -61,8 +61,8 @@ void describe('statusName', () => {
     const name = statusName('Secret', objectName);
 
     assert.ok(isDnsSubdomain(name), name);
-    assert.match(name, new RegExp(`^secret-[-.a-z0-9]+-[0-9a-f]{${HASH_LENGTH}}$`));
-    assert.ok(name.startsWith(`secret-${objectName.slice(0, 200)}`));
+    assert.match(name, new RegExp(`^secret\\.[-.a-z0-9]+-[0-9a-f]{${HASH_LENGTH}}$`));
+    assert.ok(name.startsWith(`secret.${objectName.slice(0, 200)}`));
   });
 
   for (const kind of CACHED_OBJECT_KINDS) {
@@ -108,10 +108,20 @@ void describe('statusName', () => {
   });
 
   void it('does not change the hash from one release to the next', () => {
-    // A changed hash would orphan every shortened resource in running clusters.
+    // A changed hash would leave every shortened resource to be replaced at the next start.
     const objectName = 'n'.repeat(253);
 
-    assert.equal(statusName('Secret', objectName), `secret-${'n'.repeat(235)}-bfe9497ebc`);
+    assert.equal(statusName('Secret', objectName), `secret.${'n'.repeat(235)}-bfe9497ebc`);
+  });
+
+  void it('never gives a shortened name to an object whose own name reads like one', () => {
+    // The readable name of a 246-character name has 253 characters, like a shortened one.
+    const long = 'a'.repeat(250);
+    const shortened = statusName('Secret', long);
+    const lookalike = shortened.slice('secret.'.length);
+
+    assert.notEqual(statusName('Secret', lookalike), shortened);
+    assert.equal(statusName('Secret', lookalike), `secret-${lookalike}`);
   });
 
   const invalidInputs: readonly { name: string; objectName: string }[] = [

@@ -414,13 +414,14 @@ void describe('StatusPublisher', () => {
       assert.deepEqual(h.resources.summary(), ['list /']);
     });
 
-    void it('skips malformed owned resources with a warning naming them', async (t) => {
+    void it('deletes owned resources that do not match their spec, with a warning naming them', async (t) => {
       const h = setup(t);
       const base = owned('Secret', 'x');
       const malformed = [
         { name: 'no-spec', spec: undefined },
         { name: 'wrong-kind', spec: { kind: 'Pod', name: 'x' } },
         { name: 'numeric-name', spec: { kind: 'Secret', name: 5 } },
+        { name: 'secret-other-name', spec: { kind: 'Secret', name: 'x' } },
       ];
       for (const { name, spec } of malformed) {
         h.resources.put({
@@ -435,17 +436,43 @@ void describe('StatusPublisher', () => {
       h.publisher.start();
       await flush();
 
-      const warnings = h.logger.find('Skipping malformed CachedObjectStatus', 'warn');
+      const warnings = h.logger.find(
+        'Deleting a CachedObjectStatus that does not match its spec',
+        'warn',
+      );
       assert.deepEqual(
         warnings.map((w) => w.fields).sort((a, b) => String(a.name).localeCompare(String(b.name))),
         [
           { namespace: NS, name: 'no-spec' },
           { namespace: NS, name: 'numeric-name' },
+          { namespace: NS, name: 'secret-other-name' },
           { namespace: NS, name: 'wrong-kind' },
         ],
       );
-      assert.deepEqual(h.resources.summary().slice(1), ['delete apps/configmap-gone']);
-      assert.equal(h.resources.objects.size, 3);
+      assert.deepEqual(h.resources.summary().slice(1).sort(), [
+        'delete apps/configmap-gone',
+        'delete apps/no-spec',
+        'delete apps/numeric-name',
+        'delete apps/secret-other-name',
+        'delete apps/wrong-kind',
+      ]);
+    });
+
+    void it('creates again a resource deleted by hand, and repairs one edited by hand', async (t) => {
+      const h = setup(t);
+      h.publisher.start();
+      await published(h, 'deleted');
+      await published(h, 'edited');
+      h.resources.objects.delete(`${NS}/secret-deleted`);
+      const edited = h.resources.objects.get(`${NS}/secret-edited`);
+      assert.ok(edited);
+      h.resources.put({ ...edited, status: { ...edited.status, referenceCount: 42 } });
+
+      await h.publisher.resync([]);
+      await advance(h.clock, 2000);
+
+      assert.ok(h.resources.objects.has(`${NS}/secret-deleted`), 'created again');
+      assert.equal(h.resources.lastStatus(NS, 'secret-edited')?.referenceCount, 0);
     });
 
     void it('rejects when the list fails, so that the caller can retry', async (t) => {
@@ -457,6 +484,37 @@ void describe('StatusPublisher', () => {
   });
 
   void describe('failures', () => {
+    void it('does not retry a write the server refuses as invalid', async (t) => {
+      const h = setup(t);
+      h.resources.fail('apply', 422, 1);
+      h.publisher.start();
+
+      await published(h, 'x'.repeat(300));
+      await advance(h.clock, 120_000, 1000);
+
+      assert.deepEqual(h.resources.summary(), [
+        `apply apps/${statusName('Secret', 'x'.repeat(300))}`,
+      ]);
+      assert.equal(
+        h.logger.find('The API server refused a status; not retrying', 'warn').length,
+        1,
+      );
+    });
+
+    void it('spends no write from the rate limit on a status that is already up to date', async (t) => {
+      const h = setup(t, { writesPerSecond: 1, burst: 1 });
+      h.publisher.start();
+      await published(h, 'tls');
+      for (let i = 0; i < 5; i++) h.publisher.markDirty('Secret', NS, 'tls');
+      await advance(h.clock, 1100);
+      await published(h, 'other');
+
+      assert.deepEqual(h.resources.summary().slice(-2), [
+        'apply apps/secret-other',
+        'applyStatus apps/secret-other',
+      ]);
+    });
+
     void it('retries a failed write after a backoff of 0.5 to 1 s, and logs why', async (t) => {
       const h = setup(t);
       h.resources.fail('applyStatus', 500);
