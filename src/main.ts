@@ -27,6 +27,17 @@ const USAGE = `Usage: objectcache-operator [--config FILE] [--kubeconfig FILE] [
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // Signals are caught from the first moment, so that a SIGTERM during start-up is a clean
+  // shutdown (exit 0), not a kill.
+  const controller = new AbortController();
+  let onShutdown = (): void => undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    controller.abort(signal);
+    onShutdown();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
   let flags;
   try {
     flags = parseArgs({
@@ -51,6 +62,11 @@ async function main(argv: string[]): Promise<number> {
   const level = flags['log-level'];
   if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
     process.stderr.write(`--log-level: must be one of ${LOG_LEVELS.join(', ')}\n`);
+    return 2;
+  }
+
+  if (flags.config === '') {
+    process.stderr.write('--config: needs the path of a file\n');
     return 2;
   }
 
@@ -92,13 +108,8 @@ async function main(argv: string[]): Promise<number> {
     metrics: () => operator.metrics(),
   });
 
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info('Shutting down', { signal });
-    controller.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  onShutdown = () => logger.info('Shutting down', { signal: String(controller.signal.reason) });
+  if (controller.signal.aborted) onShutdown();
 
   const outcome = await operator.run(controller.signal);
   await server.close();

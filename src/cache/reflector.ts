@@ -49,6 +49,12 @@ export interface ReflectorOptions<T extends KubeObject> {
   readonly backoff?: BackoffOptions;
   /** Source of randomness in [0, 1) for watch timeouts and jitter. Default Math.random. */
   readonly random?: () => number;
+  /**
+   * Level of the line logged for each failed list or watch. Default `debug`: a cache runs
+   * thousands of reflectors, and their failures are counted in metrics; a reflector the
+   * process cannot work without (the Pod watch) logs them as `warn`.
+   */
+  readonly failureLogLevel?: 'debug' | 'warn';
 }
 
 /** A watch that the server ends this soon after it opened, with no event, counts as failed. */
@@ -148,7 +154,7 @@ export class Reflector<T extends KubeObject> {
       return '';
     }
 
-    logger.debug('List or watch failed, backing off', {
+    logger[this.#options.failureLogLevel ?? 'debug']('List or watch failed, backing off', {
       reflector: name,
       err: describeError(err),
     });

@@ -303,7 +303,7 @@ function escapePointer(key: string): string {
 /** Relations between fields that the schema cannot state (checked on valid-looking fields). */
 function crossFieldIssues(data: unknown): ConfigIssue[] {
   const election = (data as Partial<RawConfig> | null)?.leaderElection;
-  if (election === undefined || typeof election !== 'object') {
+  if (election === undefined || election === null || typeof election !== 'object') {
     return [];
   }
 

@@ -42,7 +42,7 @@ export function loadKubeConfig(
     }
   } catch (err) {
     if (err instanceof KubeConfigError) throw err;
-    throw new KubeConfigError(`cannot load the kubeconfig: ${(err as Error).message}`, {
+    throw new KubeConfigError(`cannot load the kubeconfig: ${describeLoadError(err)}`, {
       cause: err,
     });
   }
@@ -83,6 +83,26 @@ function addNew(into: Named[], from: readonly Named[]): void {
   for (const entry of from) {
     if (!into.some((existing) => existing.name === entry.name)) into.push(entry);
   }
+}
+
+/**
+ * Why a kubeconfig did not load, without quoting it: a YAML parser's message shows the lines
+ * around the error, and those can hold a token or a key.
+ */
+function describeLoadError(err: unknown): string {
+  const yaml = err as {
+    name?: unknown;
+    reason?: unknown;
+    mark?: { line?: number; column?: number };
+  };
+  if (yaml.name === 'YAMLException') {
+    const where =
+      yaml.mark?.line === undefined
+        ? ''
+        : ` at line ${yaml.mark.line + 1}, column ${(yaml.mark.column ?? 0) + 1}`;
+    return `invalid YAML${where}: ${typeof yaml.reason === 'string' ? yaml.reason : 'syntax error'}`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 function checked(

@@ -47,6 +47,7 @@ export class PodWatch {
           counters: this.counters,
           onStoreChange: () => undefined,
           backoff: options.backoff,
+          failureLogLevel: 'warn',
         }),
       );
     }

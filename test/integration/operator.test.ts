@@ -290,7 +290,7 @@ describe('operator end to end, as its own ServiceAccount', () => {
     // Events of one watch arrive in order: once a later Pod is published, the mirror Pod has
     // been seen and skipped.
     await pods.create(namespace, secretVolumePod(namespace, 'after-mirror', 'sentinel'));
-    await statusWhere(namespace, 'Secret', 'sentinel', 'published', () => true);
+    await statusWhere(namespace, 'Secret', 'sentinel', 'published', (s) => s.status !== undefined);
     assert.equal(await statusOf(namespace, 'Secret', 'mirror-creds'), undefined);
   });
 
@@ -445,8 +445,14 @@ describe('restarts and high availability', () => {
       podName: 'crashing',
     });
     t.after(() => first.dispose());
-    const kept = await statusWhere(namespace, 'Secret', 'kept', 'published', () => true);
-    await statusWhere(namespace, 'Secret', 'dropped', 'published', () => true);
+    const kept = await statusWhere(
+      namespace,
+      'Secret',
+      'kept',
+      'published',
+      (s) => s.status !== undefined,
+    );
+    await statusWhere(namespace, 'Secret', 'dropped', 'published', (s) => s.status !== undefined);
     await first.kill();
 
     await pods.delete(namespace, 'leaves', { gracePeriodSeconds: 0 });
@@ -458,7 +464,7 @@ describe('restarts and high availability', () => {
       podName: 'restarted',
     });
     t.after(() => second.dispose());
-    await statusWhere(namespace, 'Secret', 'added', 'published', () => true);
+    await statusWhere(namespace, 'Secret', 'added', 'published', (s) => s.status !== undefined);
     await statusGone(namespace, 'Secret', 'dropped');
     const again = await statusWhere(
       namespace,
@@ -543,8 +549,17 @@ describe('restarts and high availability', () => {
     assert.equal((await follower.http('/readyz')).status, 200, 'a follower is ready');
 
     await pods.create(namespace, secretVolumePod(namespace, 'first', 'before-failover'));
-    await statusWhere(namespace, 'Secret', 'before-failover', 'published', () => true);
-    assert.ok(((await leader.metric('objectcache_status_writes_total')) ?? 0) > 0);
+    // The resource exists a moment before its status: wait for the status itself.
+    await statusWhere(
+      namespace,
+      'Secret',
+      'before-failover',
+      'refs 1',
+      (s) => s.status?.referenceCount === 1,
+    );
+    await eventually('the leader to count its writes', async () =>
+      (await leader.metric('objectcache_status_writes_total')) > 0 ? true : undefined,
+    );
     assert.equal(
       await follower.metric('objectcache_status_writes_total'),
       0,
@@ -558,7 +573,13 @@ describe('restarts and high availability', () => {
       20_000,
     );
     await pods.create(namespace, secretVolumePod(namespace, 'second', 'after-failover'));
-    await statusWhere(namespace, 'Secret', 'after-failover', 'published', () => true);
+    await statusWhere(
+      namespace,
+      'Secret',
+      'after-failover',
+      'published',
+      (s) => s.status !== undefined,
+    );
 
     const lease = await leases.get(SYSTEM_NAMESPACE, 'objectcache-operator');
     assert.match(lease.spec?.holderIdentity ?? '', /^replica-(one|two)_/);

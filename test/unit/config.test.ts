@@ -259,6 +259,11 @@ void describe('parseConfig', () => {
       issue: '/cache: must be object',
     },
     {
+      name: 'a null leader election section',
+      text: 'leaderElection: null\n',
+      issue: '/leaderElection: must be object',
+    },
+    {
       name: 'a file that is a list',
       text: '- cache\n',
       issue: '/: must be object',

@@ -212,3 +212,22 @@ void describe('loadKubeConfig', () => {
     );
   });
 });
+
+void describe('loadKubeConfig: errors never quote the file', () => {
+  void it('names the line of a YAML error without showing the token next to it', (t) => {
+    const p = place(t);
+    const token = 'token-marker-5b1e0d2c';
+    const path = write(
+      join(p.dir, 'broken'),
+      `apiVersion: v1\nusers:\n- name: u\n  user:\n    token: ${token}\n    bogus: [1,\n`,
+    );
+
+    assert.throws(
+      () => loadKubeConfig(path, { HOME: p.home }),
+      (err: unknown) =>
+        err instanceof KubeConfigError &&
+        /invalid YAML at line \d+/.test(err.message) &&
+        !err.message.includes(token),
+    );
+  });
+});
