@@ -358,6 +358,44 @@ describe('operator end to end, as its own ServiceAccount', () => {
     ]);
   });
 
+  it('repairs a resource deleted or edited by hand at the next resync', async (t) => {
+    const namespace = await createTestNamespace(t);
+    await secrets.create(namespace, { metadata: { name: 'kept', namespace } });
+    await pods.create(namespace, secretVolumePod(namespace, 'user', 'kept'));
+    const first = await statusWhere(
+      namespace,
+      'Secret',
+      'kept',
+      'refs 1',
+      (s) => s.status?.referenceCount === 1,
+    );
+
+    await statuses.delete(namespace, statusName('Secret', 'kept'));
+    const recreated = await statusWhere(
+      namespace,
+      'Secret',
+      'kept',
+      'created again',
+      (s) => s.metadata.uid !== first.metadata.uid && s.status?.referenceCount === 1,
+    );
+
+    await client.request(
+      'PATCH',
+      statuses.objectPath(namespace, recreated.metadata.name ?? '', 'status'),
+      {
+        contentType: 'application/merge-patch+json',
+        body: { status: { referenceCount: 42, found: false } },
+      },
+    );
+    await statusWhere(
+      namespace,
+      'Secret',
+      'kept',
+      'repaired',
+      (s) => s.status?.referenceCount === 1 && s.status.found === true,
+    );
+  });
+
   it('never writes a Secret value to a resource, a log line or a metric', async (t) => {
     const namespace = await createTestNamespace(t);
     const marker = `marker-${Math.random().toString(36).slice(2)}${Date.now()}`;

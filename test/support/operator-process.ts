@@ -171,6 +171,7 @@ export function testConfig(
     `namespaces: ${JSON.stringify(overrides.namespaces ?? [])}`,
     'status:',
     '  minWriteInterval: 200ms',
+    '  resyncPeriod: 2s',
     '  writesPerSecond: 100',
     '  burst: 100',
     'leaderElection:',
