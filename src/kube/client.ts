@@ -135,7 +135,12 @@ export class KubeClient {
     this.#closed = true;
     const agent = this.#agent;
     this.#agent = undefined;
-    if (agent !== undefined) await (await agent).close();
+    // An agent that could not be made has no connection to close.
+    if (agent !== undefined)
+      await agent.then(
+        (a) => a.close(),
+        () => undefined,
+      );
   }
 
   /**
@@ -172,6 +177,11 @@ export class KubeClient {
 
   async #newAgent(): Promise<Agent> {
     const cluster = this.#config.getCurrentCluster();
+    // TODO: connect through the kubeconfig's proxy-url (undici's ProxyAgent for HTTP proxies).
+    // Until then, refuse it rather than bypass the proxy without a word.
+    if (cluster?.proxyUrl) {
+      throw new Error('the kubeconfig sets proxy-url, which this client does not support yet');
+    }
     const tls: {
       ca?: Buffer;
       cert?: Buffer;

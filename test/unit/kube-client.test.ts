@@ -1,4 +1,5 @@
 // KubeClient and ResourceClient against a fake API server on 127.0.0.1.
+import { KubeConfig } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -607,5 +608,21 @@ void describe('ResourceClient', () => {
       assert.equal(h.server.requests.length, 3);
       assert.equal(h.server.connections, 1);
     });
+  });
+});
+
+void describe('KubeClient: kubeconfig features it does not support', () => {
+  void it('refuses a proxy-url instead of bypassing the proxy', async () => {
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', proxyUrl: 'http://127.0.0.1:3128' }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const client = new KubeClient(config);
+
+    await assert.rejects(client.request('GET', '/api'), /proxy-url/);
+    await client.close();
   });
 });
