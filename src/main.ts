@@ -27,7 +27,7 @@ const USAGE = `Usage: objectcache-operator [--config FILE] [--kubeconfig FILE] [
 `;
 
 async function main(argv: string[]): Promise<number> {
-  // Signals are caught from the first moment, so that a SIGTERM during start-up is a clean
+  // Signals are caught before anything starts, so that a SIGTERM during start-up is a clean
   // shutdown (exit 0), not a kill.
   const controller = new AbortController();
   let onShutdown = (): void => undefined;

@@ -283,6 +283,11 @@ export class StatusPublisher {
     }
 
     const previous = this.#published.get(key);
+    // A new leader adopts resources before its own lists complete. Writing "not listed yet"
+    // over them now would only be undone a moment later: the list's completion marks the
+    // item again.
+    if (previous !== undefined && item.found === undefined) return;
+
     const now = this.#clock.now();
     const status = buildStatus(
       item,
@@ -424,12 +429,20 @@ function keyOf(kind: CachedObjectKind, namespace: string, name: string): string 
 }
 
 /**
- * The status without fields that change on every write, as JSON with sorted keys: the server
- * returns keys in its own order, and an adopted status must compare equal to a built one.
+ * The status without the fields that a write need not carry by itself, as JSON with sorted keys
+ * (the server returns keys in its own order, and an adopted status must compare equal to a
+ * built one). Times alone never cause a write: `lastAccessTime` changes on every read, and
+ * `lastChangeTime` is reset by every new leader's first list, while a real change of the object
+ * also changes its `resourceVersion`, which is compared.
  */
 function fingerprint(status: CachedObjectStatus['status']): string {
   if (status === undefined) return '';
-  const { observedAt: _observedAt, lastAccessTime: _lastAccess, ...rest } = status;
+  const {
+    observedAt: _observedAt,
+    lastAccessTime: _lastAccess,
+    lastChangeTime: _lastChange,
+    ...rest
+  } = status;
   return JSON.stringify(rest, (_key, value: unknown) =>
     value !== null && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))

@@ -414,6 +414,43 @@ void describe('StatusPublisher', () => {
       assert.deepEqual(h.resources.summary(), ['list /']);
     });
 
+    void it('does not rewrite an adopted status whose only difference is in its times', async (t) => {
+      const h = setup(t);
+      cacheSecret(h, 'tls', { found: true, lastChange: h.clock.now(), lastAccess: h.clock.now() });
+      const item = h.secrets.inspect(NS, 'tls');
+      assert.ok(item);
+      const status = buildStatus(item, (uid) => h.pods.get(uid), 20, h.clock.now(), undefined);
+      h.resources.put(
+        owned('Secret', 'tls', {
+          ...status,
+          lastChangeTime: '2020-01-01T00:00:00Z',
+          lastAccessTime: '2020-01-01T00:00:00Z',
+        }),
+      );
+
+      await h.publisher.resync([]);
+      h.publisher.start();
+      await advance(h.clock, 5000, 500);
+
+      assert.deepEqual(h.resources.summary(), ['list /']);
+    });
+
+    void it('waits for its own list before rewriting an adopted status', async (t) => {
+      const h = setup(t);
+      cacheSecret(h, 'tls', { found: undefined, synced: false });
+      h.resources.put(owned('Secret', 'tls', { referenceCount: 3, found: true, synced: true }));
+
+      await h.publisher.resync([]);
+      h.publisher.start();
+      await advance(h.clock, 2000, 500);
+      assert.deepEqual(h.resources.summary(), ['list /'], 'nothing written before the list');
+
+      cacheSecret(h, 'tls', { found: true, synced: true });
+      h.publisher.markDirty('Secret', NS, 'tls');
+      await advance(h.clock, 2000, 500);
+      assert.deepEqual(h.resources.summary(), ['list /', 'applyStatus apps/secret-tls']);
+    });
+
     void it('deletes owned resources that do not match their spec, with a warning naming them', async (t) => {
       const h = setup(t);
       const base = owned('Secret', 'x');
