@@ -396,6 +396,26 @@ describe('operator end to end, as its own ServiceAccount', () => {
     );
   });
 
+  it('publishes an object whose name is too long for a readable resource name', async (t) => {
+    const namespace = await createTestNamespace(t);
+    // imagePullSecrets accepts any string; the kubelet registers it like any other name.
+    const pullSecret = 'p'.repeat(300);
+    await pods.create(
+      namespace,
+      pod(namespace, 'puller', { imagePullSecrets: [{ name: pullSecret }] }),
+    );
+
+    const resource = await statusWhere(
+      namespace,
+      'Secret',
+      pullSecret,
+      'found false',
+      (s) => s.status?.found === false,
+    );
+    assert.match(resource.metadata.name ?? '', /^secret\.p+-[0-9a-f]{10}$/);
+    assert.equal(resource.spec.name, pullSecret);
+  });
+
   it('never writes a Secret value to a resource, a log line or a metric', async (t) => {
     const namespace = await createTestNamespace(t);
     const marker = `marker-${Math.random().toString(36).slice(2)}${Date.now()}`;
