@@ -24,27 +24,35 @@ export function loadKubeConfig(
   const fromEnv = env.KUBECONFIG?.split(':').filter((path) => path !== '');
   const home = join(env.HOME ?? homedir(), '.kube', 'config');
 
+  let attempted = '';
   try {
     if (flag !== undefined) {
+      attempted = flag;
       kubeConfig.loadFromFile(flag);
       return checked(kubeConfig, flag);
     }
     if (fromEnv !== undefined && fromEnv.length > 0) {
+      attempted = '$KUBECONFIG';
       return checked(mergeFiles(fromEnv), `$KUBECONFIG (${fromEnv.join(':')})`);
     }
     if (env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
+      attempted = 'in-cluster service account';
       kubeConfig.loadFromCluster();
       return checked(kubeConfig, 'in-cluster service account');
     }
     if (existsSync(home)) {
+      attempted = home;
       kubeConfig.loadFromFile(home);
       return checked(kubeConfig, home);
     }
   } catch (err) {
     if (err instanceof KubeConfigError) throw err;
-    throw new KubeConfigError(`cannot load the kubeconfig: ${describeLoadError(err)}`, {
-      cause: err,
-    });
+    throw new KubeConfigError(
+      `cannot load the kubeconfig ${attempted}: ${describeLoadError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   throw new KubeConfigError(
     'no kubeconfig: pass --kubeconfig, set $KUBECONFIG, run in a cluster, or create ' + home,

@@ -179,7 +179,7 @@ void describe('loadKubeConfig', () => {
         () => loadKubeConfig(flag, { HOME: p.home }),
         (err: unknown) =>
           err instanceof KubeConfigError &&
-          err.message.startsWith('cannot load the kubeconfig: ') &&
+          err.message.startsWith(`cannot load the kubeconfig ${flag}: `) &&
           err.cause instanceof Error,
       );
     }
