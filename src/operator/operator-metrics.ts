@@ -13,24 +13,68 @@ export interface OperatorFigures {
   readonly publisher: PublisherMetrics | undefined;
 }
 
-type CacheFigure = (metrics: ObjectCacheMetrics) => number;
+/** A per-kind figure of the object caches: metric name, help, type, and how to read it. */
+type CacheFamily = readonly [
+  string,
+  string,
+  'gauge' | 'counter',
+  (m: ObjectCacheMetrics) => number,
+];
+
+const CACHE_GAUGES: readonly CacheFamily[] = [
+  ['objectcache_cache_items', 'Objects held by the cache.', 'gauge', (m) => m.items],
+  [
+    'objectcache_cache_running_reflectors',
+    'Cache items whose list+watch is running.',
+    'gauge',
+    (m) => m.runningReflectors,
+  ],
+  [
+    'objectcache_cache_references',
+    'Sum over items of the Pods referencing them.',
+    'gauge',
+    (m) => m.references,
+  ],
+];
+
+const CACHE_COUNTERS: readonly CacheFamily[] = [
+  ['objectcache_cache_lists_total', 'Lists sent by the cache.', 'counter', (m) => m.lists],
+  ['objectcache_cache_watches_total', 'Watches opened by the cache.', 'counter', (m) => m.watches],
+  [
+    'objectcache_cache_watch_restarts_total',
+    'Lists and watches retried after a failure.',
+    'counter',
+    (m) => m.watchRestarts,
+  ],
+  [
+    'objectcache_cache_relists_total',
+    'Lists sent again after 410 Gone.',
+    'counter',
+    (m) => m.relists,
+  ],
+];
 
 /**
  * Renders the operator's figures in Prometheus text format. Labels carry kinds and results
  * only: never an object's name, and never its content.
  */
 export function collectMetrics(figures: OperatorFigures): string {
-  const perKind = (
-    name: string,
-    help: string,
-    type: 'gauge' | 'counter',
-    pick: CacheFigure,
-  ): MetricFamily => ({
+  const caches = kinds(figures);
+  const perKind = ([name, help, type, pick]: CacheFamily): MetricFamily => ({
     name,
     help,
     type,
-    samples: kinds(figures).map(([kind, metrics]) => ({ labels: { kind }, value: pick(metrics) })),
+    samples: caches.map(([kind, metrics]) => ({ labels: { kind }, value: pick(metrics) })),
   });
+  const gets: MetricFamily = {
+    name: 'objectcache_cache_gets_total',
+    help: 'Reads of the cache by result.',
+    type: 'counter',
+    samples: caches.flatMap(([kind, metrics]) =>
+      Object.entries(metrics.gets).map(([result, value]) => ({ labels: { kind, result }, value })),
+    ),
+  };
+  const publisher = figures.publisher;
 
   const families: MetricFamily[] = [
     gauge(
@@ -38,49 +82,9 @@ export function collectMetrics(figures: OperatorFigures): string {
       'Whether this process leads (1) or follows (0).',
       figures.leader ? 1 : 0,
     ),
-    perKind('objectcache_cache_items', 'Objects held by the cache.', 'gauge', (m) => m.items),
-    perKind(
-      'objectcache_cache_running_reflectors',
-      'Cache items whose list+watch is running.',
-      'gauge',
-      (m) => m.runningReflectors,
-    ),
-    perKind(
-      'objectcache_cache_references',
-      'Sum over items of the Pods referencing them.',
-      'gauge',
-      (m) => m.references,
-    ),
-    {
-      name: 'objectcache_cache_gets_total',
-      help: 'Reads of the cache by result.',
-      type: 'counter',
-      samples: kinds(figures).flatMap(([kind, metrics]) =>
-        Object.entries(metrics.gets).map(([result, value]) => ({
-          labels: { kind, result },
-          value,
-        })),
-      ),
-    },
-    perKind('objectcache_cache_lists_total', 'Lists sent by the cache.', 'counter', (m) => m.lists),
-    perKind(
-      'objectcache_cache_watches_total',
-      'Watches opened by the cache.',
-      'counter',
-      (m) => m.watches,
-    ),
-    perKind(
-      'objectcache_cache_watch_restarts_total',
-      'Lists and watches retried after a failure.',
-      'counter',
-      (m) => m.watchRestarts,
-    ),
-    perKind(
-      'objectcache_cache_relists_total',
-      'Lists sent again after 410 Gone.',
-      'counter',
-      (m) => m.relists,
-    ),
+    ...CACHE_GAUGES.map(perKind),
+    gets,
+    ...CACHE_COUNTERS.map(perKind),
     gauge(
       'objectcache_registered_pods',
       'Pods registered with the caches.',
@@ -94,22 +98,22 @@ export function collectMetrics(figures: OperatorFigures): string {
     counter(
       'objectcache_status_writes_total',
       'CachedObjectStatus writes.',
-      figures.publisher?.writes ?? 0,
+      publisher?.writes ?? 0,
     ),
     counter(
       'objectcache_status_deletes_total',
       'CachedObjectStatus deletions.',
-      figures.publisher?.deletes ?? 0,
+      publisher?.deletes ?? 0,
     ),
     counter(
       'objectcache_status_write_failures_total',
       'Failed CachedObjectStatus writes (retried).',
-      figures.publisher?.failures ?? 0,
+      publisher?.failures ?? 0,
     ),
     gauge(
       'objectcache_status_pending',
       'CachedObjectStatus resources waiting to be written.',
-      figures.publisher?.pending ?? 0,
+      publisher?.pending ?? 0,
     ),
   ];
   return renderMetrics(families);
